@@ -1,0 +1,73 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "cortex-swift",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cortex", targets: ["cortex"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // cortex.yaml → validated API specs (pure).
+        .target(
+            name: "CortexConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // Project directory: ignore rules, .env, staging a filtered copy.
+        .target(name: "CortexProject"),
+        // Front↔worker frame codec and HTTP body parsing into form parts (pure).
+        .target(
+            name: "WorkerProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Dispatch, admission and back-off policies (pure).
+        .target(name: "Scheduling"),
+        // Worker processes, supervision, Python environments.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "CortexConfig", "CortexProject", "WorkerProtocol", "Scheduling",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("python")]
+        ),
+        // The HTTP front.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Workers", "CortexConfig", "WorkerProtocol", "Scheduling",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "cortex",
+            dependencies: [
+                "Server", "CortexConfig", "Workers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "CortexConfigTests", dependencies: ["CortexConfig"]),
+        .testTarget(name: "CortexProjectTests", dependencies: ["CortexProject"]),
+        .testTarget(
+            name: "WorkerProtocolTests",
+            dependencies: ["WorkerProtocol"],
+            resources: [.copy("vectors")]
+        ),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "EndToEndTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,158 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import WorkerProtocol
+
+/// The shared vectors of `docs/PROTOCOL.md`, also read by the Python runtime's tests.
+struct Vectors: Decodable {
+    struct FrameVector: Decodable {
+        var name: String
+        var kind: UInt8
+        var request_id: String
+        var meta_hex: String
+        var body_hex: String
+        var frame_hex: String
+    }
+    struct Corrupt: Decodable {
+        var name: String
+        var hex: String
+    }
+    struct Part: Decodable {
+        var is_file: Int
+        var name: String
+        var filename: String
+        var content_type: String
+        var offset: UInt64
+        var length: UInt64
+    }
+    struct Request: Decodable {
+        var name: String
+        var payload_kind: UInt8
+        var query: String
+        var headers: [[String]]
+        var parts: [Part]
+        var meta_hex: String
+    }
+    struct Response: Decodable {
+        var name: String
+        var status: UInt16
+        var outcome: UInt8
+        var headers: [[String]]
+        var meta_hex: String
+    }
+    var frames: [FrameVector]
+    var stream_hex: String
+    var corrupt: [Corrupt]
+    var requests: [Request]
+    var responses: [Response]
+
+    static let shared: Vectors = {
+        let url = Bundle.module.url(forResource: "frames", withExtension: "json", subdirectory: "vectors")!
+        return try! JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+    }()
+}
+
+func buffer(hex: String) -> ByteBuffer {
+    var bytes: [UInt8] = []
+    var index = hex.startIndex
+    while index < hex.endIndex {
+        let next = hex.index(index, offsetBy: 2)
+        bytes.append(UInt8(hex[index..<next], radix: 16)!)
+        index = next
+    }
+    return ByteBuffer(bytes: bytes)
+}
+
+func hex(_ buffer: ByteBuffer) -> String {
+    buffer.readableBytesView.map { String(format: "%02x", $0) }.joined()
+}
+
+func fields(_ pairs: [[String]]) -> [HeaderField] { pairs.map { HeaderField($0[0], $0[1]) } }
+
+@Suite struct FrameVectorTests {
+    @Test(arguments: Vectors.shared.frames.map(\.name))
+    func encodesAndDecodes(name: String) throws {
+        let vector = Vectors.shared.frames.first { $0.name == name }!
+        let frame = Frame(
+            kind: FrameKind(rawValue: vector.kind)!, requestID: UInt64(vector.request_id)!,
+            meta: buffer(hex: vector.meta_hex), body: buffer(hex: vector.body_hex))
+        var encoded = ByteBuffer()
+        FrameCodec.encode(frame, into: &encoded)
+        #expect(hex(encoded) == vector.frame_hex)
+        var wire = buffer(hex: vector.frame_hex)
+        let decoded = try FrameCodec.decode(from: &wire)
+        #expect(decoded == frame)
+        #expect(wire.readableBytes == 0)
+    }
+
+    @Test func decodesAStreamOfFramesAndWaitsForPartialOnes() throws {
+        let stream = buffer(hex: Vectors.shared.stream_hex)
+        // Feed the stream in every split position: frames come out whole and in order.
+        for split in [1, 5, 16, 17, 40, stream.readableBytes - 1] {
+            var pending = stream.getSlice(at: 0, length: split)!
+            var frames: [Frame] = []
+            while let frame = try FrameCodec.decode(from: &pending) { frames.append(frame) }
+            var rest = stream.getSlice(at: split, length: stream.readableBytes - split)!
+            pending.writeBuffer(&rest)
+            while let frame = try FrameCodec.decode(from: &pending) { frames.append(frame) }
+            #expect(frames.map(\.kind.rawValue) == Vectors.shared.frames.map(\.kind))
+            #expect(pending.readableBytes == 0)
+        }
+    }
+
+    @Test(arguments: Vectors.shared.corrupt.map(\.name))
+    func rejectsCorruptFrames(name: String) {
+        var wire = buffer(hex: Vectors.shared.corrupt.first { $0.name == name }!.hex)
+        #expect(throws: ProtocolError.self) { _ = try FrameCodec.decode(from: &wire) }
+    }
+
+    @Test func rejectsUnknownKinds() {
+        var wire = ByteBuffer()
+        wire.writeInteger(UInt32(13), endianness: .little)
+        wire.writeInteger(UInt8(99))
+        wire.writeInteger(UInt64(0), endianness: .little)
+        wire.writeInteger(UInt32(0), endianness: .little)
+        #expect(throws: ProtocolError.self) { _ = try FrameCodec.decode(from: &wire) }
+    }
+}
+
+@Suite struct MetadataVectorTests {
+    @Test(arguments: Vectors.shared.requests.map(\.name))
+    func requestMeta(name: String) throws {
+        let vector = Vectors.shared.requests.first { $0.name == name }!
+        let meta = RequestMeta(
+            payloadKind: PayloadKind(rawValue: vector.payload_kind)!, query: vector.query,
+            headers: fields(vector.headers),
+            parts: vector.parts.map {
+                PartEntry(
+                    isFile: $0.is_file != 0, name: $0.name, filename: $0.filename, contentType: $0.content_type,
+                    offset: $0.offset, length: $0.length)
+            })
+        var encoded = ByteBuffer()
+        meta.encode(into: &encoded)
+        #expect(hex(encoded) == vector.meta_hex)
+        #expect(try RequestMeta.decode(from: buffer(hex: vector.meta_hex)) == meta)
+    }
+
+    @Test(arguments: Vectors.shared.responses.map(\.name))
+    func responseMeta(name: String) throws {
+        let vector = Vectors.shared.responses.first { $0.name == name }!
+        let meta = ResponseMeta(
+            status: vector.status, outcome: ResponseOutcome(rawValue: vector.outcome)!,
+            headers: fields(vector.headers))
+        var encoded = ByteBuffer()
+        meta.encode(into: &encoded)
+        #expect(hex(encoded) == vector.meta_hex)
+        #expect(try ResponseMeta.decode(from: buffer(hex: vector.meta_hex)) == meta)
+    }
+
+    @Test func truncatedMetadataIsAnError() throws {
+        let full = buffer(hex: Vectors.shared.requests.first { $0.name == "form" }!.meta_hex)
+        for length in 0..<full.readableBytes {
+            #expect(throws: ProtocolError.self) {
+                _ = try RequestMeta.decode(from: full.getSlice(at: 0, length: length)!)
+            }
+        }
+    }
+}
