@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // cortex.yaml → validated API specs (pure).
@@ -29,7 +30,10 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
         // Dispatch, admission and back-off policies (pure).
-        .target(name: "Scheduling"),
+        .target(
+            name: "Scheduling",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+        ),
         // Worker processes, supervision, Python environments.
         .target(
             name: "Workers",
