@@ -24,7 +24,9 @@ let package = Package(
         ),
         // Project directory: ignore rules, .env, staging a filtered copy.
         .target(name: "CortexProject"),
-        // Front↔worker frame codec and HTTP body parsing into form parts (pure).
+        // multipart/form-data and urlencoded bodies → form parts (pure).
+        .target(name: "FormParsing"),
+        // Front↔worker frame codec and message types (pure).
         .target(
             name: "WorkerProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
@@ -34,22 +36,37 @@ let package = Package(
             name: "Scheduling",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")]
         ),
-        // Worker processes, supervision, Python environments.
+        // Worker processes: spawning, dispatch over the socket, supervision.
         .target(
             name: "Workers",
             dependencies: [
-                "CortexConfig", "CortexProject", "WorkerProtocol", "Scheduling",
+                "WorkerProtocol", "Scheduling",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("python")]
         ),
+        // Managed virtualenvs keyed by requirements.
+        .target(
+            name: "PythonEnvironment",
+            dependencies: ["CortexProject", .product(name: "Logging", package: "swift-log")]
+        ),
         // The HTTP front.
         .target(
             name: "Server",
             dependencies: [
-                "Workers", "CortexConfig", "WorkerProtocol", "Scheduling",
+                "Workers", "WorkerProtocol", "FormParsing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Commands: project preparation, serve orchestration, logging.
+        .target(
+            name: "CortexApp",
+            dependencies: [
+                "CortexConfig", "CortexProject", "PythonEnvironment", "Server", "Workers", "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "cortex",
             dependencies: [
-                "Server", "CortexConfig", "Workers",
+                "CortexApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,6 +88,8 @@ let package = Package(
             resources: [.copy("vectors")]
         ),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "FormParsingTests", dependencies: ["FormParsing"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

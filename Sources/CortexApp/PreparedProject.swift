@@ -1,0 +1,116 @@
+import CortexConfig
+import CortexProject
+import Foundation
+
+/// A config file and its project directory, validated against each other: what `cortex validate`
+/// checks and what `cortex serve` starts from.
+public struct PreparedProject: Sendable {
+    public var configFile: String
+    public var root: String
+    public var apis: [APISpec]
+    /// Files the predictors may see, relative to `root`.
+    public var files: [String]
+    /// The `.env` variables, in file order.
+    public var dotEnv: [(name: String, value: String)]
+
+    /// Why a project cannot be served; one line per problem, each naming the file, API and field.
+    public struct Problems: Error, CustomStringConvertible {
+        public var lines: [String]
+        public var description: String { lines.joined(separator: "\n") }
+    }
+
+    /// `path` is a project directory or a config file; a directory means `<dir>/cortex.yaml`.
+    public static func resolveConfigPath(_ path: String?) -> String {
+        let path = path ?? "cortex.yaml"
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return (path as NSString).appendingPathComponent("cortex.yaml")
+        }
+        return path
+    }
+
+    public static func load(path: String?) throws(Problems) -> PreparedProject {
+        let configFile = URL(fileURLWithPath: resolveConfigPath(path)).standardizedFileURL.path
+        let root = (configFile as NSString).deletingLastPathComponent
+        let apis: [APISpec]
+        do {
+            apis = try ConfigLoader.load(path: configFile)
+        } catch {
+            throw Problems(lines: error.errors.map(\.description))
+        }
+        let files: [String]
+        let dotEnv: [(name: String, value: String)]
+        do {
+            files = try ProjectFiles.list(root: root, configFile: configFile)
+            let envPath = root + "/" + ProjectFiles.envFileName
+            dotEnv = FileManager.default.fileExists(atPath: envPath) ? try EnvFile.load(path: envPath) : []
+        } catch {
+            throw Problems(lines: [error.description])
+        }
+        var problems: [String] = []
+        let fileSet = Set(files)
+        let display = (configFile as NSString).lastPathComponent
+        for api in apis {
+            let predictorPath = normalise(api.predictor.path)
+            if !fileSet.contains(predictorPath) {
+                let exists = FileManager.default.fileExists(atPath: root + "/" + predictorPath)
+                problems.append(
+                    "\(display): api \(api.name): predictor.path: "
+                        + (exists
+                            ? "\(api.predictor.path) is excluded from the project (hidden, ignored by .cortexignore, or a bytecode file)"
+                            : "file \(api.predictor.path) does not exist in \(root)"))
+            }
+            if let pythonPath = api.predictor.pythonPath, !files.contains(where: { $0.hasPrefix(pythonPath) }) {
+                problems.append(
+                    "\(display): api \(api.name): predictor.python_path: \(pythonPath) contains no project file")
+            }
+        }
+        if !problems.isEmpty { throw Problems(lines: problems) }
+        return PreparedProject(configFile: configFile, root: root, apis: apis, files: files, dotEnv: dotEnv)
+    }
+
+    static func normalise(_ path: String) -> String {
+        var path = Substring(path)
+        while path.hasPrefix("./") { path = path.dropFirst(2) }
+        return String(path)
+    }
+
+    /// The project's `requirements.txt`, if it has one.
+    public var requirements: String {
+        (try? String(contentsOfFile: root + "/requirements.txt", encoding: .utf8)) ?? ""
+    }
+
+    /// Copies the visible files to a fresh directory that the workers use as their project directory.
+    /// Prefers a hidden folder inside the project (same file system, so hard links work).
+    public func stage() throws(ProjectError) -> String {
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let inProject = root + "/.cortex/serve-\(pid)"
+        Self.removeStaleStagings(in: root + "/.cortex")
+        do {
+            try ProjectStager.stage(root: root, files: files, into: inProject)
+            return inProject
+        } catch {
+            let fallback = NSTemporaryDirectory() + "cortex-serve-\(pid)"
+            try ProjectStager.stage(root: root, files: files, into: fallback)
+            return fallback
+        }
+    }
+
+    /// Removes staging folders left by `serve` processes that no longer run.
+    static func removeStaleStagings(in directory: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for entry in entries where entry.hasPrefix("serve-") {
+            guard let pid = Int32(entry.dropFirst("serve-".count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: directory + "/" + entry)
+        }
+    }
+}
+
+extension PreparedProject {
+    /// The APIs with every default filled in, as `cortex validate` prints them.
+    public func resolvedSpecsJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(apis), as: UTF8.self)
+    }
+}

@@ -1,0 +1,189 @@
+import CortexConfig
+import CortexProject
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PythonEnvironment
+import Server
+import ServiceLifecycle
+import Synchronization
+import WorkerProtocol
+import Workers
+
+/// Options of `cortex serve`.
+public struct ServeOptions: Sendable {
+    public var path: String?
+    public var host: String
+    public var port: Int
+    /// How long a graceful stop may take before workers are killed.
+    public var grace: Double
+
+    public init(path: String?, host: String, port: Int, grace: Double) {
+        self.path = path
+        self.host = host
+        self.port = port
+        self.grace = grace
+    }
+}
+
+/// `cortex serve`: prepares the project and its Python environments, then runs the HTTP front and
+/// the workers of every API until SIGINT/SIGTERM, stopping gracefully.
+public enum ServeRunner {
+    public static func run(_ options: ServeOptions, logger: Logger) async throws {
+        let project = try PreparedProject.load(path: options.path)
+        let stagedRoot = try project.stage()
+        defer { try? FileManager.default.removeItem(atPath: stagedRoot) }
+
+        let manager = PythonEnvironmentManager(logger: logger)
+        var pythons: [String: String] = [:]
+        for api in project.apis {
+            let environment = try await manager.environment(
+                runtimeRequirements: WorkerRuntime.requirements(for: api.predictor.type.rawValue),
+                projectRequirements: project.requirements, workingDirectory: project.root, label: "api \(api.name)")
+            pythons[api.name] = environment.python
+        }
+
+        let registry = APIRegistry(
+            apis: project.apis.map {
+                ServedAPI(
+                    name: $0.name, endpoint: $0.networking.endpoint, maxRequestSize: $0.networking.maxRequestSize,
+                    summaryJSON: #"{"message": "make a prediction by sending a post request to this endpoint with a json payload"}"#)
+            })
+        let requestIDs = RequestIDGenerator()
+        let runtimeDirectory = try makeRuntimeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: runtimeDirectory) }
+        let frontPort = PortPromise()
+
+        let mainApp = Application(
+            responder: FrontResponder(
+                routes: RouteTable(endpoints: project.apis.map { ($0.name, $0.networking.endpoint) }),
+                registry: registry, requestIDs: requestIDs, logger: logger),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "cortex"),
+            onServerRunning: { channel in frontPort.fulfil(channel.localAddress?.port ?? options.port) },
+            logger: logger)
+        var services: [any Service] = []
+        let pools = PoolsService(
+            project: project, stagedRoot: stagedRoot, pythons: pythons, registry: registry, host: options.host,
+            frontPort: frontPort, runtimeDirectory: runtimeDirectory, grace: options.grace,
+            cacheDirectory: manager.cacheRoot, logger: logger)
+        services.append(pools)
+        services.append(mainApp)
+        for api in project.apis {
+            guard let localPort = api.networking.localPort else { continue }
+            services.append(
+                Application(
+                    responder: FrontResponder(
+                        routes: RouteTable(dedicatedTo: api.name), registry: registry, requestIDs: requestIDs,
+                        logger: logger),
+                    configuration: .init(address: .hostname(options.host, port: localPort), serverName: "cortex"),
+                    logger: logger))
+        }
+        services.append(DrainService(registry: registry, logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    static func makeRuntimeDirectory() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "cortex-XXXXXX").utf8CString)
+        guard let pointer = mkdtemp(&template) else {
+            throw PreparedProject.Problems(lines: ["cannot create a runtime directory in \(NSTemporaryDirectory())"])
+        }
+        return String(cString: pointer)
+    }
+}
+
+/// The port the front actually listens on (known once it is bound; `--port 0` picks a free one).
+final class PortPromise: Sendable {
+    private let state = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+
+    func fulfil(_ port: Int) {
+        let waiters = state.withLock { state in
+            state.port = port
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    var value: Int {
+        get async {
+            await withCheckedContinuation { continuation in
+                let port = state.withLock { state -> Int? in
+                    if state.port == nil { state.waiters.append(continuation) }
+                    return state.port
+                }
+                if let port { continuation.resume(returning: port) }
+            }
+        }
+    }
+}
+
+/// Starts every API's workers once the front is listening, and stops them last on shutdown, after
+/// the HTTP servers have finished their in-flight requests.
+struct PoolsService: Service {
+    let project: PreparedProject
+    let stagedRoot: String
+    let pythons: [String: String]
+    let registry: APIRegistry
+    let host: String
+    let frontPort: PortPromise
+    let runtimeDirectory: String
+    let grace: Double
+    let cacheDirectory: String
+    let logger: Logger
+
+    func run() async throws {
+        let port = await frontPort.value
+        let pools = project.apis.map { api in
+            WorkerPool(
+                configuration: WorkerPoolConfiguration(
+                    apiName: api.name, pythonExecutable: pythons[api.name]!, projectDirectory: stagedRoot,
+                    environment: WorkerSpec.environment(
+                        api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory),
+                    workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: host, frontPort: port),
+                    processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
+                    admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace),
+                socketPath: "\(runtimeDirectory)/\(api.name).sock", logger: logger)
+        }
+        for (api, pool) in zip(project.apis, pools) { registry.attach(pool, to: api.name) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for pool in pools { group.addTask { try await pool.start() } }
+                try await group.waitForAll()
+            }
+        } catch {
+            await withTaskGroup(of: Void.self) { group in
+                for pool in pools { group.addTask { await pool.shutdown() } }
+            }
+            throw error
+        }
+        let shownHost = host == "0.0.0.0" ? "127.0.0.1" : host
+        for api in project.apis {
+            var line = "api \(api.name) is live at http://\(shownHost):\(port)\(api.networking.endpoint)"
+            if let localPort = api.networking.localPort { line += " and http://\(shownHost):\(localPort)/" }
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+        try? await gracefulShutdown()
+        logger.info("stopping workers")
+        await withTaskGroup(of: Void.self) { group in
+            for pool in pools { group.addTask { await pool.shutdown() } }
+        }
+    }
+}
+
+/// Flips `/readyz` to 503 the moment a graceful shutdown begins (it is the first service stopped).
+struct DrainService: Service {
+    let registry: APIRegistry
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        registry.beginDraining()
+        logger.notice("shutting down: finishing in-flight requests")
+    }
+}

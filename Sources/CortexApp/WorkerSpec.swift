@@ -1,0 +1,51 @@
+import CortexConfig
+import Foundation
+
+/// What a worker process is told about its API: `CORTEX_WORKER_SPEC` and the environment variables
+/// Cortex gave predictors (`docs/PROTOCOL.md`, "Launching a worker").
+enum WorkerSpec {
+    static func json(
+        api: APISpec, stagedRoot: String, frontHost: String, frontPort: Int
+    ) -> String {
+        let pythonPath = stagedRoot + "/" + (api.predictor.pythonPath ?? "")
+        var spec: [String: JSONValue] = [
+            "api": .string(api.name),
+            "predictor_type": .string(api.predictor.type.rawValue),
+            "predictor_path": .string(PreparedProject.normalise(api.predictor.path)),
+            "config": .object(api.predictor.config),
+            "threads_per_process": .int(api.predictor.threadsPerProcess),
+            "processes_per_replica": .int(api.predictor.processesPerReplica),
+            "project_dir": .string(stagedRoot),
+            "python_path": .string(pythonPath),
+            "front_host": .string(frontHost == "0.0.0.0" || frontHost == "::" ? "127.0.0.1" : frontHost),
+            "front_port": .int(frontPort),
+        ]
+        if let data = try? JSONEncoder().encode(api), let text = String(data: data, encoding: .utf8) {
+            spec["api_spec_json"] = .string(text)
+        }
+        return JSONValue.object(spec).jsonText
+    }
+
+    static func environment(
+        api: APISpec, project: PreparedProject, stagedRoot: String, cacheDirectory: String
+    ) -> [String: String] {
+        var environment = api.predictor.env
+        for (name, value) in project.dotEnv { environment[name] = value }
+        let cortex: [String: String] = [
+            "CORTEX_KIND": api.kind,
+            "CORTEX_VERSION": "0.23.0",
+            "CORTEX_PROVIDER": "local",
+            "CORTEX_SERVING_PORT": "8888",
+            "CORTEX_CACHE_DIR": cacheDirectory,
+            "CORTEX_PROJECT_DIR": stagedRoot,
+            "CORTEX_PROCESSES_PER_REPLICA": String(api.predictor.processesPerReplica),
+            "CORTEX_THREADS_PER_PROCESS": String(api.predictor.threadsPerProcess),
+            "CORTEX_MAX_REPLICA_CONCURRENCY": String(api.autoscaling.maxReplicaConcurrency),
+            "CORTEX_PYTHON_PATH": stagedRoot + "/" + (api.predictor.pythonPath ?? ""),
+            "PYTHONUNBUFFERED": "TRUE",
+        ]
+        environment.merge(cortex) { _, cortex in cortex }
+        if environment["PYTHONDONTWRITEBYTECODE"] == nil { environment["PYTHONDONTWRITEBYTECODE"] = "1" }
+        return environment
+    }
+}

@@ -1,0 +1,164 @@
+import CortexProject
+import Foundation
+import Logging
+
+/// A ready virtualenv: its interpreter and where it lives.
+public struct PythonEnvironment: Sendable, Equatable {
+    public var directory: String
+    public var python: String { directory + "/bin/python" }
+}
+
+/// Why an environment could not be built; carries the installer's own error output.
+public struct PythonEnvironmentError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var output: String
+    public var description: String { output.isEmpty ? message : "\(message)\n\(output)" }
+}
+
+/// Builds and caches one virtualenv per distinct set of requirements (the runtime's plus the
+/// project's `requirements.txt`), keyed by a content hash, so a second start reuses it at once.
+///
+/// Installs with `uv` (from PyPI, bootstrapped once into the cache with the system Python's `venv`
+/// and pip): it resolves and installs an order of magnitude faster than pip and keeps a shared wheel
+/// cache, so each new environment is mostly hard links.
+public struct PythonEnvironmentManager: Sendable {
+    public var cacheRoot: String
+    public var basePython: String
+    public var logger: Logger
+    static let uvRequirement = "uv==0.13.9"
+
+    public init(cacheRoot: String? = nil, basePython: String? = nil, logger: Logger) {
+        let environment = ProcessInfo.processInfo.environment
+        self.cacheRoot = cacheRoot ?? Self.defaultCacheRoot(environment)
+        self.basePython = basePython ?? environment["CORTEX_PYTHON"] ?? Self.findOnPath("python3", environment) ?? "/usr/bin/python3"
+        self.logger = logger
+    }
+
+    static func defaultCacheRoot(_ environment: [String: String]) -> String {
+        if let root = environment["CORTEX_CACHE_DIR"] { return root }
+        let base = environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")
+        return base + "/cortex-swift"
+    }
+
+    static func findOnPath(_ name: String, _ environment: [String: String]) -> String? {
+        for directory in (environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// The cache key of an environment: what is installed and which interpreter it is built on.
+    public func key(runtimeRequirements: String, projectRequirements: String) -> String {
+        let material = [
+            "python=\(basePython)", Self.uvRequirement, "runtime:", runtimeRequirements, "project:",
+            projectRequirements,
+        ].joined(separator: "\n")
+        return String(SHA256.hex(material).prefix(20))
+    }
+
+    /// Returns the environment for these requirements, building it first if it is not cached.
+    /// `workingDirectory` is where relative paths inside `requirements.txt` resolve.
+    public func environment(
+        runtimeRequirements: String, projectRequirements: String, workingDirectory: String, label: String
+    ) async throws(PythonEnvironmentError) -> PythonEnvironment {
+        let key = key(runtimeRequirements: runtimeRequirements, projectRequirements: projectRequirements)
+        let environment = PythonEnvironment(directory: "\(cacheRoot)/envs/\(key)")
+        let marker = environment.directory + "/.cortex-ready"
+        if FileManager.default.fileExists(atPath: marker) { return environment }
+        try makeDirectory("\(cacheRoot)/envs")
+        let lock = try FileLock(path: "\(cacheRoot)/envs/\(key).lock")
+        defer { lock.release() }
+        if FileManager.default.fileExists(atPath: marker) { return environment }
+
+        let started = ContinuousClock.now
+        logger.notice("building the Python environment for \(label) (first start with these requirements)")
+        let uv = try await bootstrapUV()
+        try? FileManager.default.removeItem(atPath: environment.directory)
+        try await run(uv, ["venv", "--quiet", "--python", basePython, environment.directory], step: "create the virtualenv")
+        let requirementsFile = environment.directory + "/cortex-requirements.txt"
+        let combined = runtimeRequirements + "\n" + projectRequirements + "\n"
+        do {
+            try combined.write(toFile: requirementsFile, atomically: true, encoding: .utf8)
+        } catch {
+            throw PythonEnvironmentError(message: "cannot write \(requirementsFile): \(error)", output: "")
+        }
+        do {
+            try await run(
+                uv, ["pip", "install", "--python", environment.python, "-r", requirementsFile],
+                step: "install the requirements of \(label)", workingDirectory: workingDirectory)
+        } catch {
+            try? FileManager.default.removeItem(atPath: environment.directory)
+            throw error
+        }
+        FileManager.default.createFile(atPath: marker, contents: Data())
+        let seconds = (ContinuousClock.now - started).components.seconds
+        logger.notice("Python environment for \(label) ready in \(seconds)s: \(environment.directory)")
+        return environment
+    }
+
+    /// `uv` in its own small virtualenv inside the cache.
+    private func bootstrapUV() async throws(PythonEnvironmentError) -> String {
+        let tools = "\(cacheRoot)/tools/uv"
+        let uv = tools + "/bin/uv"
+        if FileManager.default.isExecutableFile(atPath: uv) { return uv }
+        logger.notice("installing the environment installer (\(Self.uvRequirement)) into \(tools)")
+        try? FileManager.default.removeItem(atPath: tools)
+        try await run(basePython, ["-m", "venv", tools], step: "create the installer's virtualenv")
+        try await run(
+            tools + "/bin/python", ["-m", "pip", "install", "--disable-pip-version-check", "--quiet", Self.uvRequirement],
+            step: "install \(Self.uvRequirement)")
+        return uv
+    }
+
+    private func makeDirectory(_ path: String) throws(PythonEnvironmentError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw PythonEnvironmentError(message: "cannot create \(path): \(error)", output: "")
+        }
+    }
+
+    /// Runs an installer step, showing its output as progress; on failure the error carries it.
+    private func run(
+        _ executable: String, _ arguments: [String], step: String, workingDirectory: String? = nil
+    ) async throws(PythonEnvironmentError) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["UV_CACHE_DIR"] = environment["UV_CACHE_DIR"] ?? "\(cacheRoot)/uv-cache"
+        environment["UV_PYTHON_DOWNLOADS"] = "never"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let collected = CollectedOutput()
+        let logger = self.logger
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            for line in collected.append(data) { logger.info("  | \(line)") }
+        }
+        let status: Int32
+        do {
+            status = try await withCheckedThrowingContinuation { continuation in
+                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+                do { try process.run() } catch { continuation.resume(throwing: error) }
+            }
+        } catch {
+            throw PythonEnvironmentError(message: "cannot \(step): cannot run \(executable): \(error)", output: "")
+        }
+        pipe.fileHandleForReading.readabilityHandler = nil
+        if let rest = try? pipe.fileHandleForReading.readToEnd() { _ = collected.append(rest) }
+        guard status == 0 else {
+            throw PythonEnvironmentError(
+                message: "cannot \(step): `\(([executable] + arguments).joined(separator: " "))` exited with status \(status)",
+                output: collected.text)
+        }
+    }
+}

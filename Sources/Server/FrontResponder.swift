@@ -1,0 +1,196 @@
+import FormParsing
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Workers
+import WorkerProtocol
+
+/// Answers every HTTP request of the front: routing, body parsing, dispatch to the workers, and
+/// turning worker responses into HTTP responses.
+public struct FrontResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let routes: RouteTable
+    let registry: APIRegistry
+    let requestIDs: RequestIDGenerator
+    let logger: Logger
+
+    public init(routes: RouteTable, registry: APIRegistry, requestIDs: RequestIDGenerator, logger: Logger) {
+        self.routes = routes
+        self.registry = registry
+        self.requestIDs = requestIDs
+        self.logger = logger
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.head.path ?? "/"
+        switch routes.route(method: request.method.rawValue, path: path, host: request.head.authority) {
+        case .predict(let api):
+            return await predict(request, api: registry.apis[api]!)
+        case .summary(let api):
+            return Self.json(.ok, registry.apis[api]!.summaryJSON)
+        case .health:
+            return Self.json(.ok, #"{"status": "ok"}"#)
+        case .readiness:
+            return readiness()
+        case .methodNotAllowed(let allow):
+            var response = Self.error(.methodNotAllowed, "method \(request.method.rawValue) is not allowed on \(path)")
+            response.headers[.allow] = allow.joined(separator: ", ")
+            return response
+        case .notFound:
+            return Self.error(.notFound, "no route for \(request.method.rawValue) \(Self.pathOnly(path))")
+        }
+    }
+
+    private func readiness() -> Response {
+        if registry.isDraining { return Self.json(.serviceUnavailable, #"{"ready": false, "draining": true}"#) }
+        let notReady = registry.notReady()
+        if notReady.isEmpty { return Self.json(.ok, #"{"ready": true}"#) }
+        let list = notReady.map { #"{"api": "\#($0.api)", "ready_workers": \#($0.ready), "workers": \#($0.total)}"# }
+        return Self.json(.serviceUnavailable, #"{"ready": false, "not_ready": [\#(list.joined(separator: ", "))]}"#)
+    }
+
+    // MARK: Prediction
+
+    private func predict(_ request: Request, api: ServedAPI) async -> Response {
+        let started = ContinuousClock.now
+        let id = requestIDs.next()
+        let idString = RequestIDGenerator.format(id)
+        var response = await dispatch(request, api: api, id: id, idString: idString)
+        response.headers[.xRequestID] = idString
+        if (200..<400).contains(response.status.code) { Self.addCORSHeaders(&response.headers) }
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": .string(idString), "api": .string(api.name), "status": "\(response.status.code)",
+                "latency_ms": .string(String(format: "%.2f", milliseconds)),
+            ])
+        return response
+    }
+
+    private func dispatch(_ request: Request, api: ServedAPI, id: UInt64, idString: String) async -> Response {
+        guard let pool = registry.pool(for: api.name) else {
+            return Self.error(.serviceUnavailable, "api \(api.name) is not ready yet")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > api.maxRequestSize {
+            return tooLarge(api)
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: api.maxRequestSize)
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+            return tooLarge(api)
+        } catch {
+            return Self.error(.badRequest, "could not read the request body: \(error)")
+        }
+        let payload: EncodedPayload
+        do {
+            payload = try PayloadEncoder.encode(
+                contentType: request.headers[.contentType], body: body,
+                query: Self.query(of: request.head.path ?? ""), headers: Self.headerFields(of: request))
+        } catch {
+            return Self.error(.badRequest, "\(error)")
+        }
+        do {
+            let reply = try await pool.submit(id: id, meta: payload.meta, body: payload.body)
+            return workerResponse(reply, api: api, idString: idString)
+        } catch let error as DispatchError {
+            switch error {
+            case .overloaded(let limit):
+                var response = Self.json(
+                    .serviceUnavailable,
+                    #"{"error": "api \#(api.name) already holds its limit of \#(limit) requests (autoscaling.max_replica_concurrency); retry later", "limit": \#(limit), "request_id": "\#(idString)"}"#
+                )
+                response.headers[.retryAfter] = "1"
+                return response
+            case .workerDied(let how):
+                logger.error("worker died while running request", metadata: ["request_id": .string(idString)])
+                return Self.json(
+                    .badGateway,
+                    #"{"error": "the worker running this request died (\#(how))", "request_id": "\#(idString)"}"#)
+            case .shuttingDown:
+                return Self.error(.serviceUnavailable, "the server is shutting down")
+            }
+        } catch is CancellationError {
+            return Self.error(.init(code: 499, reasonPhrase: "Client Closed Request"), "request cancelled")
+        } catch {
+            logger.error("worker protocol error: \(error)", metadata: ["request_id": .string(idString)])
+            return Self.json(
+                .internalServerError, #"{"error": "internal server error", "request_id": "\#(idString)"}"#)
+        }
+    }
+
+    private func workerResponse(_ reply: WorkerResponse, api: ServedAPI, idString: String) -> Response {
+        if reply.meta.outcome == .raised {
+            logger.error(
+                "predictor raised: \(String(buffer: reply.body))",
+                metadata: ["request_id": .string(idString), "api": .string(api.name)])
+            return Self.json(
+                .internalServerError, #"{"error": "internal server error", "request_id": "\#(idString)"}"#)
+        }
+        var headers = HTTPFields()
+        for field in reply.meta.headers {
+            guard let name = HTTPField.Name(field.name), !Self.hopByHop.contains(name) else { continue }
+            headers.append(HTTPField(name: name, value: field.value))
+        }
+        return Response(
+            status: HTTPResponse.Status(code: Int(reply.meta.status)), headers: headers,
+            body: ResponseBody(byteBuffer: reply.body))
+    }
+
+    private func tooLarge(_ api: ServedAPI) -> Response {
+        Self.error(
+            .contentTooLarge,
+            "request body is larger than \(api.maxRequestSize) bytes (networking.max_request_size of api \(api.name))")
+    }
+
+    // MARK: Helpers
+
+    static let hopByHop: Set<HTTPField.Name> = [.contentLength, .transferEncoding, .connection]
+
+    static func headerFields(of request: Request) -> [HeaderField] {
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(request.headers.count + 1)
+        if let authority = request.head.authority { fields.append(HeaderField("host", authority)) }
+        for field in request.headers { fields.append(HeaderField(field.name.canonicalName, field.value)) }
+        return fields
+    }
+
+    static func query(of path: String) -> String {
+        guard let question = path.firstIndex(of: "?") else { return "" }
+        return String(path[path.index(after: question)...])
+    }
+
+    static func pathOnly(_ path: String) -> String {
+        path.firstIndex(of: "?").map { String(path[..<$0]) } ?? path
+    }
+
+    static func addCORSHeaders(_ headers: inout HTTPFields) {
+        headers[.accessControlAllowOrigin] = "*"
+        headers[.accessControlAllowHeaders] = "*"
+        headers[.accessControlAllowMethods] = "GET, POST"
+        headers[.accessControlAllowCredentials] = "true"
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A JSON error body `{"error": message}`.
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let encoded = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? #"{"error": "error"}"#
+        return json(status, encoded)
+    }
+}
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-ID")!
+}

@@ -1,0 +1,43 @@
+/// Everything needed to run the worker processes of one API.
+public struct WorkerPoolConfiguration: Sendable {
+    /// The API's name, used in logs and socket names.
+    public var apiName: String
+    /// The Python interpreter of the API's managed environment.
+    public var pythonExecutable: String
+    /// The staged project directory: the workers' working directory.
+    public var projectDirectory: String
+    /// Environment variables added to the workers' environment (predictor.env, .env, CORTEX_*).
+    public var environment: [String: String]
+    /// The `CORTEX_WORKER_SPEC` JSON (`docs/PROTOCOL.md`, "Launching a worker").
+    public var workerSpecJSON: String
+    /// `predictor.processes_per_replica`.
+    public var processes: Int
+    /// `predictor.threads_per_process`.
+    public var threadsPerProcess: Int
+    /// Requests a worker may hold beyond its threads, so frames can be pipelined.
+    public var prefetch: Int
+    /// Requests in flight plus queued beyond which new ones are refused (`max_replica_concurrency`).
+    public var admissionLimit: Int?
+    /// How long a stopping worker may take to finish what it holds before it is killed.
+    public var shutdownGrace: Double
+
+    public init(
+        apiName: String, pythonExecutable: String, projectDirectory: String, environment: [String: String],
+        workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int = 8,
+        admissionLimit: Int? = nil, shutdownGrace: Double = 30
+    ) {
+        self.apiName = apiName
+        self.pythonExecutable = pythonExecutable
+        self.projectDirectory = projectDirectory
+        self.environment = environment
+        self.workerSpecJSON = workerSpecJSON
+        self.processes = processes
+        self.threadsPerProcess = threadsPerProcess
+        self.prefetch = prefetch
+        self.admissionLimit = admissionLimit
+        self.shutdownGrace = shutdownGrace
+    }
+
+    /// How many requests one worker holds at most.
+    var workerCapacity: Int { threadsPerProcess + prefetch }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import CortexApp
+import Foundation
+import Logging
+
+/// The `cortex` command line.
+@main
+struct Cortex: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve Cortex predictors (cortex.yaml + predictor.py) as HTTP APIs.",
+        subcommands: [Serve.self, Validate.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve every API of a cortex.yaml from this process until SIGINT/SIGTERM.")
+
+    @Argument(help: "A project directory or a config file (default: ./cortex.yaml).")
+    var path: String?
+
+    @Option(help: "The port of the front (0 picks a free one).")
+    var port: Int = 8888
+
+    @Option(help: "The address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Seconds a graceful stop may take before workers are killed.")
+    var grace: Double = 30
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["CORTEX_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { CortexLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "cortex")
+        do {
+            try await ServeRunner.run(ServeOptions(path: path, host: host, port: port, grace: grace), logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a cortex.yaml and its project; print the resolved specs or the errors.")
+
+    @Argument(help: "A project directory or a config file (default: ./cortex.yaml).")
+    var path: String?
+
+    func run() throws {
+        do {
+            let project = try PreparedProject.load(path: path)
+            print(try project.resolvedSpecsJSON())
+        } catch let problems as PreparedProject.Problems {
+            FileHandle.standardError.write(Data((problems.description + "\n").utf8))
+            throw ExitCode.failure
+        }
+    }
+}
