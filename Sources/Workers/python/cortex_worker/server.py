@@ -385,13 +385,14 @@ class Worker:
             raise ValueError(f"response status {status} is not an HTTP status code")
         pairs = r.raw_headers
         meta = P.encode_response_meta(status, 0, pairs)
-        after = None
         background = getattr(r, "background", None)
-        if background is not None:
-            def after():
-                from .aio import run_coroutine
-                run_coroutine(background())
-        return meta, body, after
+        if background is None:
+            return meta, body, None
+
+        def run_background():  # starlette runs it after the response went out: so do we
+            from .aio import run_coroutine
+            run_coroutine(background())
+        return meta, body, run_background
 
     def _drain(self, r):
         charset = getattr(r, "charset", "utf-8")
@@ -549,6 +550,9 @@ class Worker:
             except Reject as r:
                 out.append(_frame(_RESPONSE, rid, r.meta, r.body))
                 continue
+            except Exception as e:  # a malformed REQUEST meta, MemoryError...: answer, keep serving
+                out += self._raised(rid, e, "reading the request")
+                continue
             out.append(_HDR_PACK(13, _START, rid, 0))
             send(join(out) if len(out) > 1 else out[0])
             out.clear()
@@ -622,6 +626,9 @@ class Worker:
                 kw = build(f[2], f[3])
             except Reject as r:
                 send(_frame(_RESPONSE, rid, r.meta, r.body))
+                continue
+            except Exception as e:
+                send(b"".join(self._raised(rid, e, "reading the request")))
                 continue
             send(_HDR_PACK(13, _START, rid, 0))
             pieces, _result, task = execute(rid, kw)

@@ -1,0 +1,143 @@
+"""The baseline: a Cortex v0.23-style realtime runtime for one Python predictor.
+
+Built the way Cortex's own `pkg/workloads/cortex/serve/serve.py` (v0.23.0) was: one uvicorn process
+running a FastAPI app with CORS middleware, a request-accounting middleware and a payload-parsing
+middleware (both `@app.middleware("http")`), and a *sync* POST route that calls `predict` on a
+one-thread ThreadPoolExecutor installed as the event loop's default executor. JSON bodies are parsed
+with `json.loads(body)` in the middleware, the result is returned as `json.dumps(prediction)`.
+
+Differences from the original, all in the baseline's favour: no request-tracking / metrics files are
+written per request, no liveness-file timer, no nginx in front of uvicorn (Cortex proxied every request
+through nginx over a unix socket).
+
+Modern Starlette runs sync endpoints through anyio's thread limiter rather than the loop's default
+executor (Starlette 0.13.6, which Cortex pinned, used `loop.run_in_executor(None, ...)`); to keep the
+original's one-request-at-a-time semantics the anyio limiter is set to one token as well.
+
+Run:  CORTEX_PREDICTOR=../../examples/echo/predictor.py uvicorn server:app --app-dir bench/baseline
+"""
+
+import asyncio
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PREDICTOR_PATH = os.path.abspath(
+    os.environ.get("CORTEX_PREDICTOR", os.path.join(HERE, "..", "..", "examples", "echo", "predictor.py"))
+)
+THREADS = int(os.environ.get("CORTEX_THREADS_PER_PROCESS", "1"))
+PREDICT_ROUTE = "/"
+
+request_thread_pool = ThreadPoolExecutor(max_workers=THREADS)
+
+app = FastAPI()
+app.add_middleware(
+    CORSMiddleware,
+    allow_origins=["*"],
+    allow_credentials=True,
+    allow_methods=["*"],
+    allow_headers=["*"],
+)
+
+local_cache = {}
+
+
+def load_predictor():
+    project_dir = os.path.dirname(PREDICTOR_PATH)
+    os.chdir(project_dir)
+    sys.path.insert(0, project_dir)
+    spec = importlib.util.spec_from_file_location("cortex_predictor", PREDICTOR_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    impl = module.PythonPredictor(config={})
+    local_cache["predictor_impl"] = impl
+    local_cache["predict_fn_args"] = inspect.getfullargspec(impl.predict).args
+
+
+@app.on_event("startup")
+async def startup():
+    asyncio.get_running_loop().set_default_executor(request_thread_pool)
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    # Cortex ran __init__ on the request pool's thread, before serving.
+    await asyncio.get_running_loop().run_in_executor(None, load_predictor)
+
+
+def is_prediction_request(request):
+    return request.url.path == PREDICT_ROUTE and request.method == "POST"
+
+
+@app.exception_handler(Exception)
+async def uncaught_exception_handler(request, e):
+    return Response(content="internal server error", status_code=500)
+
+
+@app.middleware("http")
+async def register_request(request: Request, call_next):
+    request.state.start_time = time.time()
+    response = None
+    try:
+        response = await call_next(request)
+    finally:
+        if is_prediction_request(request):
+            # Cortex posted status/latency metrics here (local: per-pid files).
+            _ = time.time() - request.state.start_time
+    return response
+
+
+@app.middleware("http")
+async def parse_payload(request: Request, call_next):
+    if not is_prediction_request(request) or "payload" not in local_cache["predict_fn_args"]:
+        return await call_next(request)
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form") or content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            request.state.payload = await request.form()
+        except Exception as e:
+            return PlainTextResponse(content=str(e), status_code=400)
+    elif content_type.startswith("application/json"):
+        try:
+            request.state.payload = json.loads(await request.body())
+        except json.JSONDecodeError as e:
+            return JSONResponse(content={"error": str(e)}, status_code=400)
+    else:
+        request.state.payload = await request.body()
+    return await call_next(request)
+
+
+def predict(request: Request):
+    impl = local_cache["predictor_impl"]
+    kwargs = {}
+    args = local_cache["predict_fn_args"]
+    if "payload" in args:
+        kwargs["payload"] = request.state.payload
+    if "headers" in args:
+        kwargs["headers"] = request.headers
+    if "query_params" in args:
+        kwargs["query_params"] = request.query_params
+    prediction = impl.predict(**kwargs)
+    if isinstance(prediction, bytes):
+        return Response(content=prediction, media_type="application/octet-stream")
+    if isinstance(prediction, str):
+        return Response(content=prediction, media_type="text/plain")
+    if isinstance(prediction, Response):
+        return prediction
+    return Response(content=json.dumps(prediction), media_type="application/json")
+
+
+def get_summary():
+    return {"message": "make a prediction by sending a post request to this endpoint with a json payload"}
+
+
+app.add_api_route(PREDICT_ROUTE, predict, methods=["POST"])
+app.add_api_route(PREDICT_ROUTE, get_summary, methods=["GET"])

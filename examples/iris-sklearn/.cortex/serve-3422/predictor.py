@@ -1,0 +1,20 @@
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+class PythonPredictor:
+    def __init__(self, config):
+        # The iris data set ships inside scikit-learn: nothing is downloaded.
+        iris = load_iris()
+        self.labels = [str(name) for name in iris.target_names]
+        self.model = LogisticRegression(max_iter=int(config.get("max_iter", 1000)))
+        self.model.fit(iris.data, iris.target)
+        print(f"trained on {len(iris.data)} samples, training accuracy "
+              f"{self.model.score(iris.data, iris.target):.3f}")
+
+    def predict(self, payload):
+        row = [float(payload[name]) for name in FEATURES]
+        label_id = int(self.model.predict([row])[0])
+        return self.labels[label_id]
