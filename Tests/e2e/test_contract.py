@@ -3,7 +3,7 @@ import concurrent.futures
 import os
 import time
 
-from conftest import ECHO_YAML
+from cortex_e2e import ECHO_YAML
 
 CONTRACT = '''
 import os
@@ -132,7 +132,7 @@ class PythonPredictor:
 
 
 def test_local_port_serves_the_api_alone(serve):
-    from conftest import free_port
+    from cortex_e2e import free_port
     port = free_port()
     predictor = "class PythonPredictor:\n    def __init__(self, config):\n        pass\n    def predict(self, payload):\n        return payload\n"
     s = serve({"cortex.yaml": ECHO_YAML + f"  networking:\n    local_port: {port}\n", "predictor.py": predictor})

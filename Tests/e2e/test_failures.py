@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from conftest import ECHO_YAML, Server, child_pids, run_cli, write_project
+from cortex_e2e import ECHO_YAML, Server, child_pids, run_cli, write_project
 
 
 def start_failing(tmp_path, predictor, yaml=ECHO_YAML):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import ECHO_YAML
+from cortex_e2e import ECHO_YAML
 
 INTROSPECT = '''
 import json
@@ -36,7 +36,7 @@ class PythonPredictor:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from conftest import Server, write_project
+    from cortex_e2e import Server, write_project
     project = write_project(tmp_path_factory.mktemp("payloads") / "p", {"cortex.yaml": ECHO_YAML, "predictor.py": INTROSPECT})
     s = Server(project).start()
     yield s

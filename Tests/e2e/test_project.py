@@ -1,7 +1,7 @@
 """Project directory, .cortexignore, .env, python_path, managed environment (issue 2, items 2 and 3)."""
 import time
 
-from conftest import ECHO_YAML, run_cli
+from cortex_e2e import ECHO_YAML, run_cli
 
 LISTER = '''
 import os, sys
@@ -44,7 +44,7 @@ def test_predictor_sees_only_visible_files_and_gets_env(serve):
 
 
 def test_malformed_dotenv_names_file_and_line(tmp_path):
-    from conftest import write_project
+    from cortex_e2e import write_project
     project = write_project(tmp_path / "p", {"cortex.yaml": ECHO_YAML, "predictor.py": LISTER,
                                              ".env": "A=1\nthis is not an assignment\n"})
     result = run_cli("validate", str(project))
@@ -80,7 +80,7 @@ def test_requirements_are_installed_and_the_environment_is_reused(serve):
 
 
 def test_failing_install_names_the_requirement(tmp_path):
-    from conftest import Server, write_project
+    from cortex_e2e import Server, write_project
     project = write_project(tmp_path / "p", {
         "cortex.yaml": ECHO_YAML, "predictor.py": LISTER,
         "requirements.txt": "this-package-does-not-exist-cortex-swift==0.0.1\n"})

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import VECTORS, P
+from worker_harness import VECTORS, P
 from cortex_worker.server import Reader
 
 FRAME_NAMES = [f["name"] for f in json.loads(VECTORS.read_text())["frames"]]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import P
+from worker_harness import P
 
 ECHO = """
 class PythonPredictor:

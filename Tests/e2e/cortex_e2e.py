@@ -1,0 +1,137 @@
+"""End-to-end fixtures: run the real `cortex` binary against real projects and talk HTTP to it."""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("CORTEX_BIN", str(ROOT / ".build" / "debug" / "cortex"))
+READY_TIMEOUT = float(os.environ.get("CORTEX_E2E_READY_TIMEOUT", "300"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_pids(pid):
+    """Direct children of a process (the workers of a `cortex serve`)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry))
+    return sorted(children)
+
+
+def write_project(directory, files):
+    """Writes {relative path: text or bytes} under directory (text is dedented)."""
+    directory = pathlib.Path(directory)
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"))
+    return directory
+
+
+class Server:
+    """One `cortex serve` process with its output captured to files."""
+
+    def __init__(self, project, args=(), port=None):
+        self.project = pathlib.Path(project)
+        self.port = port or free_port()
+        self.args = list(args)
+        self.out_path = self.project.parent / f"serve-{self.port}.out"
+        self.err_path = self.project.parent / f"serve-{self.port}.err"
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait=True):
+        self.out = open(self.out_path, "wb")
+        self.err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", str(self.project), "--port", str(self.port), *self.args],
+            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"cortex serve exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"not ready after {timeout}s:\n{self.logs()}")
+
+    def stdout(self):
+        return self.out_path.read_text(errors="replace")
+
+    def stderr(self):
+        return self.err_path.read_text(errors="replace")
+
+    def logs(self):
+        return self.stdout() + self.stderr()
+
+    def wait_exit(self, timeout=60):
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.out.close()
+            self.err.close()
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.out.close()
+            self.err.close()
+        return self.proc.returncode if self.proc else None
+
+    def post(self, path, **kwargs):
+        kwargs.setdefault("timeout", 60)
+        return requests.post(self.url + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 60)
+        return requests.get(self.url + path, **kwargs)
+
+
+def run_cli(*args, cwd=None, timeout=120):
+    return subprocess.run([BIN, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+ECHO_YAML = """
+- name: echo
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+"""

@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Side-by-side load benchmark: `cortex serve` vs a Cortex v0.23-style uvicorn/FastAPI runtime.
+
+Driven by bench/run.sh (which installs wrk, builds the release binary and the baseline's virtualenv);
+standard library only. Settings come from the environment (see bench/README.md).
+"""
+
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(BENCH)
+RESULTS = os.path.join(BENCH, "results")
+EXAMPLE = os.path.join(ROOT, "examples", "echo")
+LUA = os.path.join(BENCH, "lib", "post.lua")
+
+CORTEX_BIN = os.environ.get("CORTEX_BIN") or os.path.join(ROOT, ".build", "release", "cortex")
+BASELINE_PYTHON = os.environ.get("BASELINE_PYTHON") or os.path.join(BENCH, ".venv-baseline", "bin", "python")
+DURATION = os.environ.get("DURATION", "10s")
+WARMUP = os.environ.get("WARMUP", "3s")
+CONCURRENCIES = [int(c) for c in os.environ.get("CONCURRENCIES", "1 8 64").split()]
+COLD_RUNS = int(os.environ.get("COLD_RUNS", "3"))
+SERVER_CPU = os.environ.get("SERVER_CPU", "0")
+CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
+TARGETS = os.environ.get("TARGETS", "cortex baseline").split()
+BODY = b'{"a": 1, "b": [1,2,3]}'
+EXPECTED = json.loads(BODY)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- /proc helpers
+
+def children_map():
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def process_tree(root):
+    children = children_map()
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def status_of(pid):
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+    except OSError:
+        return None
+    return fields
+
+
+def kib(value):
+    return int(value.split()[0]) if value else 0
+
+
+def cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    rest = stat[stat.rindex(")") + 2:].split()
+    return (int(rest[11]) / CLK_TCK, int(rest[12]) / CLK_TCK)  # utime, stime
+
+
+def label_of(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return f"?({pid})"
+    if not argv:
+        return f"?({pid})"
+    name = os.path.basename(argv[0])
+    if "cortex_worker" in argv:
+        return f"worker({pid})"
+    if "uvicorn" in argv:
+        return f"uvicorn({pid})"
+    if name == "cortex":
+        return f"cortex-front({pid})"
+    return f"{name}({pid})"
+
+
+class Sampler(threading.Thread):
+    """Polls the server's process tree: per-process peak VmHWM, peak of the summed VmRSS."""
+
+    def __init__(self, root, interval=0.1):
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        self.hwm, self.labels, self.affinity = {}, {}, {}
+        self.peak_rss_sum = 0
+        self.stop_event = threading.Event()
+
+    def sample(self):
+        total = 0
+        for pid in process_tree(self.root):
+            st = status_of(pid)
+            if not st:
+                continue
+            self.hwm[pid] = max(self.hwm.get(pid, 0), kib(st.get("VmHWM")))
+            total += kib(st.get("VmRSS"))
+            if pid not in self.labels:
+                self.labels[pid] = label_of(pid)
+                self.affinity[pid] = st.get("Cpus_allowed_list")
+        self.peak_rss_sum = max(self.peak_rss_sum, total)
+
+    def run(self):
+        while not self.stop_event.is_set():
+            self.sample()
+            self.stop_event.wait(self.interval)
+
+    def finish(self):
+        self.sample()
+        self.stop_event.set()
+        self.join()
+        return {
+            "peak_rss_mib": round(sum(self.hwm.values()) / 1024, 1),
+            "peak_rss_sum_instant_mib": round(self.peak_rss_sum / 1024, 1),
+            "per_process_hwm_mib": {self.labels[p]: round(v / 1024, 1) for p, v in self.hwm.items()},
+            "affinity": {self.labels[p]: a for p, a in self.affinity.items()},
+        }
+
+
+# ---------------------------------------------------------------- servers
+
+class Target:
+    def __init__(self, name, argv, path, env=None, cwd=ROOT):
+        self.name, self.argv, self.path, self.env, self.cwd = name, argv, path, env, cwd
+
+
+def make_target(name, port):
+    if name == "cortex":
+        return Target("cortex", [CORTEX_BIN, "serve", EXAMPLE, "--port", str(port), "--host", "127.0.0.1"], "/echo")
+    if name == "baseline":
+        env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(EXAMPLE, "predictor.py"), CORTEX_THREADS_PER_PROCESS="1")
+        argv = [BASELINE_PYTHON, "-m", "uvicorn", "server:app", "--app-dir", os.path.join(BENCH, "baseline"),
+                "--host", "127.0.0.1", "--port", str(port)]
+        argv += os.environ.get("BASELINE_ARGS", "").split()
+        return Target("baseline", argv, "/", env)
+    raise SystemExit(f"unknown target {name}")
+
+
+def launch(target, logfile):
+    out = open(logfile, "ab")
+    return subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU] + target.argv, cwd=target.cwd, env=target.env,
+        stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the session this script started
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def post(port, path, timeout=5.0):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=BODY, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_first_200(port, path, proc, deadline_s):
+    start = time.perf_counter()
+    while time.perf_counter() - start < deadline_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering")
+        try:
+            status, body = post(port, path, timeout=2.0)
+            if status == 200:
+                return body
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"no 200 within {deadline_s}s")
+
+
+def cold_start(name, logfile):
+    port = free_port()
+    target = make_target(name, port)
+    t0 = time.perf_counter()
+    proc = launch(target, logfile)
+    try:
+        wait_first_200(port, target.path, proc, 300)
+        return time.perf_counter() - t0
+    finally:
+        stop(proc)
+
+
+def parse_wrk(text):
+    for line in text.splitlines():
+        if line.startswith("WRK_JSON "):
+            return json.loads(line[len("WRK_JSON "):])
+    raise RuntimeError("wrk printed no summary:\n" + text)
+
+
+def run_wrk(port, path, connections, duration):
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}", "--latency",
+            "-s", LUA, f"http://127.0.0.1:{port}{path}"]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stderr}")
+    return done.stdout, parse_wrk(done.stdout)
+
+
+def tree_cpu(root):
+    return {pid: t for pid in process_tree(root) if (t := cpu_seconds(pid)) is not None}
+
+
+def load_run(name, logfile, rawfile):
+    port = free_port()
+    target = make_target(name, port)
+    proc = launch(target, logfile)
+    result = {"runs": {}}
+    try:
+        body = wait_first_200(port, target.path, proc, 300)
+        if json.loads(body) != EXPECTED:
+            raise RuntimeError(f"{name} answered {body!r}, expected {BODY!r}")
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        run_wrk(port, target.path, max(CONCURRENCIES), WARMUP)  # warm-up, discarded
+        for c in CONCURRENCIES:
+            before = tree_cpu(proc.pid)
+            t0 = time.perf_counter()
+            text, summary = run_wrk(port, target.path, c, DURATION)
+            elapsed = time.perf_counter() - t0
+            after = tree_cpu(proc.pid)
+            with open(rawfile, "a") as raw:
+                raw.write(f"===== {name} c={c}\n{text}\n")
+            seconds = summary["duration_us"] / 1e6
+            errors = summary["errors"]
+            cpu = {}
+            for pid, (u1, s1) in after.items():
+                u0, s0 = before.get(pid, (0.0, 0.0))
+                cpu[sampler.labels.get(pid, label_of(pid))] = {
+                    "user_s": round(u1 - u0, 2), "sys_s": round(s1 - s0, 2),
+                    "core_share": round((u1 - u0 + s1 - s0) / elapsed, 3)}
+            total_cpu = sum(v["user_s"] + v["sys_s"] for v in cpu.values())
+            run = {
+                "connections": c,
+                "requests": summary["requests"],
+                "rps": round(summary["requests"] / seconds, 1),
+                "p50_ms": round(summary["latency_us"]["p50"] / 1000, 3),
+                "p90_ms": round(summary["latency_us"]["p90"] / 1000, 3),
+                "p99_ms": round(summary["latency_us"]["p99"] / 1000, 3),
+                "max_ms": round(summary["latency_us"]["max"] / 1000, 3),
+                "non_2xx_3xx": errors["status"],
+                "socket_errors": {k: v for k, v in errors.items() if k != "status"},
+                "server_cpu": cpu,
+                "server_cpu_us_per_request": round(total_cpu / max(summary["requests"], 1) * 1e6, 1),
+            }
+            result["runs"][str(c)] = run
+            log(f"  {name:8} c={c:<3} {run['rps']:>9.0f} req/s  p50 {run['p50_ms']:7.2f} ms  "
+                f"p99 {run['p99_ms']:7.2f} ms  non-2xx {run['non_2xx_3xx']}  "
+                f"errors {sum(run['socket_errors'].values())}  cpu/req {run['server_cpu_us_per_request']} us")
+        result.update(sampler.finish())
+    finally:
+        stop(proc)
+    return result
+
+
+# ---------------------------------------------------------------- reporting
+
+def versions():
+    info = {
+        "machine": platform.machine(), "kernel": platform.release(), "cpus": os.cpu_count(),
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "python": platform.python_version(),
+    }
+    try:
+        info["git"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                     capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    try:
+        info["baseline_packages"] = subprocess.run(
+            [BASELINE_PYTHON, "-c", "import importlib.metadata as m;print(' '.join(f'{p}=={m.version(p)}' for p in "
+             "['fastapi','starlette','uvicorn','uvloop','httptools','anyio']))"],
+            capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    info["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1]
+    return info
+
+
+def fmt_table(results):
+    lines = []
+    head = f"{'server':10} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
+    lines.append(head)
+    lines.append("-" * len(head))
+    for name, r in results["servers"].items():
+        for c, run in r["load"]["runs"].items():
+            lines.append(f"{name:10} {c:>5} {run['rps']:>10.0f} {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} "
+                         f"{run['non_2xx_3xx']:>8} {run['server_cpu_us_per_request']:>10}")
+    lines.append("")
+    lines.append(f"{'server':10} {'peak RSS MiB (ΣVmHWM)':>22} {'cold start s (median)':>22}  cold runs")
+    for name, r in results["servers"].items():
+        cold = r["cold_start_s"]
+        lines.append(f"{name:10} {r['load']['peak_rss_mib']:>22.1f} {cold['median']:>22.3f}  "
+                     + ", ".join(f"{x:.3f}" for x in cold["runs"]))
+    if "ratios" in results:
+        lines.append("")
+        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p99 ratio':>10}   (cortex / baseline)")
+        for c, ratio in results["ratios"]["by_concurrency"].items():
+            lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p99_ratio']:>10.3f}")
+        lines.append(f"RSS difference (cortex - baseline): {results['ratios']['rss_diff_mib']:+.1f} MiB")
+        lines.append("")
+        lines.append("targets:")
+        for t in results["targets"]:
+            lines.append(f"  [{'PASS' if t['pass'] else 'FAIL'}] {t['what']}: {t['value']}")
+    return "\n".join(lines)
+
+
+def main():
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})  # keep this driver (and its pollers) off the server's core
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rawfile = os.path.join(RESULTS, f"wrk-{stamp}.txt")
+    results = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": {
+        "duration": DURATION, "warmup": WARMUP, "concurrencies": CONCURRENCIES, "cold_runs": COLD_RUNS,
+        "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU, "body": BODY.decode(),
+        "cortex_bin": CORTEX_BIN, "baseline_args": os.environ.get("BASELINE_ARGS", "")},
+        "environment": versions(), "loadavg_start": open("/proc/loadavg").read().split()[:3], "servers": {}}
+    load1 = float(results["loadavg_start"][0])
+    if load1 > 0.5:
+        log(f"WARNING: load average is {load1} before the benchmark: other work on this machine will skew it")
+
+    for name in TARGETS:
+        logfile = os.path.join(RESULTS, f"{name}-{stamp}.log")
+        log(f"== {name}: priming start (builds/caches the environment, warms the page cache; not counted)")
+        primed = cold_start(name, logfile)
+        log(f"  first start: {primed:.3f} s")
+        runs = []
+        for i in range(COLD_RUNS):
+            runs.append(cold_start(name, logfile))
+            log(f"  cold start {i + 1}: {runs[-1]:.3f} s")
+        log(f"== {name}: load (wrk -t1, {DURATION} per concurrency, after a {WARMUP} warm-up at c={max(CONCURRENCIES)})")
+        load = load_run(name, logfile, rawfile)
+        results["servers"][name] = {
+            "cold_start_s": {"median": round(statistics.median(runs), 3), "runs": [round(r, 3) for r in runs],
+                             "priming_start": round(primed, 3)},
+            "load": load,
+        }
+
+    if "cortex" in results["servers"] and "baseline" in results["servers"]:
+        cx, bl = results["servers"]["cortex"], results["servers"]["baseline"]
+        by = {}
+        for c in map(str, CONCURRENCIES):
+            a, b = cx["load"]["runs"][c], bl["load"]["runs"][c]
+            by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3)}
+        rss_diff = round(cx["load"]["peak_rss_mib"] - bl["load"]["peak_rss_mib"], 1)
+        results["ratios"] = {"by_concurrency": by, "rss_diff_mib": rss_diff}
+        top = str(max(CONCURRENCIES))
+        non2xx = sum(r["non_2xx_3xx"] + sum(r["socket_errors"].values())
+                     for s in results["servers"].values() for r in s["load"]["runs"].values())
+        results["targets"] = [
+            {"what": f"throughput at c={top} >= 3x baseline", "value": f"{by[top]['throughput_x']}x", "pass": by[top]["throughput_x"] >= 3},
+            {"what": f"p99 at c={top} <= 1/3 of baseline", "value": f"{by[top]['p99_ratio']}", "pass": by[top]["p99_ratio"] <= 1 / 3},
+            {"what": "peak RSS <= baseline + 30 MiB", "value": f"{rss_diff:+} MiB", "pass": rss_diff <= 30},
+            {"what": "cold start < 1 s (median)", "value": f"{cx['cold_start_s']['median']} s", "pass": cx["cold_start_s"]["median"] < 1},
+            {"what": "no non-2xx responses or socket errors", "value": str(non2xx), "pass": non2xx == 0},
+        ]
+    results["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    table = fmt_table(results)
+    results["table"] = table.splitlines()
+    for path in (os.path.join(RESULTS, "latest.json"), os.path.join(RESULTS, f"bench-{stamp}.json")):
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+    print(table)
+    print(f"\nJSON: {os.path.join(RESULTS, 'latest.json')}   raw wrk output: {rawfile}")
+
+
+if __name__ == "__main__":
+    main()
