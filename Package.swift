@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "cortex",
             dependencies: [
-                "CortexApp",
+                "CortexApp", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

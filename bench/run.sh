@@ -3,7 +3,7 @@
 # both serving examples/echo. See bench/README.md. Settings (environment):
 #   CORTEX_BIN      use this binary instead of building .build/release/cortex
 #   DURATION=10s WARMUP=3s CONCURRENCIES="1 8 64" COLD_RUNS=3 SERVER_CPU=0 CLIENT_CPU=1
-#   TARGETS="cortex baseline"   BASELINE_ARGS="--loop asyncio --http h11" (pure-Python baseline)
+#   TARGETS="cortex baseline baseline-lean"   BASELINE_ARGS="--loop asyncio --http h11" (pure-Python baseline)
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

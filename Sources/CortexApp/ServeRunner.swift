@@ -18,12 +18,18 @@ public struct ServeOptions: Sendable {
     public var port: Int
     /// How long a graceful stop may take before workers are killed.
     public var grace: Double
+    /// Deadlines for reading requests (slow clients).
+    public var readLimits: ReadDeadlineStateMachine.Limits
 
-    public init(path: String?, host: String, port: Int, grace: Double) {
+    public init(
+        path: String?, host: String, port: Int, grace: Double,
+        readLimits: ReadDeadlineStateMachine.Limits = .init()
+    ) {
         self.path = path
         self.host = host
         self.port = port
         self.grace = grace
+        self.readLimits = readLimits
     }
 }
 
@@ -48,18 +54,19 @@ public enum ServeRunner {
             apis: project.apis.map {
                 ServedAPI(
                     name: $0.name, endpoint: $0.networking.endpoint, maxRequestSize: $0.networking.maxRequestSize,
-                    summaryJSON: #"{"message": "make a prediction by sending a post request to this endpoint with a json payload"}"#)
+                    summaryJSON: #"{"message": "make a prediction by sending a post request to this endpoint with a json payload"}"#,
+                    timeout: $0.predictor.timeout)
             })
         let requestIDs = RequestIDGenerator()
         let runtimeDirectory = try makeRuntimeDirectory()
         defer { try? FileManager.default.removeItem(atPath: runtimeDirectory) }
         let frontPort = PortPromise()
 
-        let mainApp = Application(
+        let mainApp = FrontApplication.make(
             responder: FrontResponder(
                 routes: RouteTable(endpoints: project.apis.map { ($0.name, $0.networking.endpoint) }),
                 registry: registry, requestIDs: requestIDs, logger: logger),
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "cortex"),
+            host: options.host, port: options.port, limits: options.readLimits,
             onServerRunning: { channel in frontPort.fulfil(channel.localAddress?.port ?? options.port) },
             logger: logger)
         var services: [any Service] = []
@@ -72,12 +79,11 @@ public enum ServeRunner {
         for api in project.apis {
             guard let localPort = api.networking.localPort else { continue }
             services.append(
-                Application(
+                FrontApplication.make(
                     responder: FrontResponder(
                         routes: RouteTable(dedicatedTo: api.name), registry: registry, requestIDs: requestIDs,
                         logger: logger),
-                    configuration: .init(address: .hostname(options.host, port: localPort), serverName: "cortex"),
-                    logger: logger))
+                    host: options.host, port: localPort, limits: options.readLimits, logger: logger))
         }
         services.append(DrainService(registry: registry, logger: logger))
         let group = ServiceGroup(

@@ -39,8 +39,9 @@ public struct DispatchStateMachine: Sendable {
         /// It was assigned to a worker that had not started it: send that worker a `CANCEL`.
         /// `next` lists queued requests that now take the freed slot.
         case cancelOnWorker(WorkerID, next: [Assignment])
-        /// It is running; it cannot be withdrawn, its response will be discarded.
-        case running
+        /// It is running on this worker; it cannot be withdrawn, and keeps its slot until the worker
+        /// answers (the answer is discarded).
+        case running(WorkerID)
         /// The request is unknown (already finished).
         case unknown
     }
@@ -110,7 +111,7 @@ public struct DispatchStateMachine: Sendable {
             return .removedFromQueue
         }
         guard let worker = location[request] else { return .unknown }
-        if workers[worker]?.started.contains(request) == true { return .running }
+        if workers[worker]?.started.contains(request) == true { return .running(worker) }
         location[request] = nil
         workers[worker]?.assigned.removeAll { $0 == request }
         return .cancelOnWorker(worker, next: drainQueue())
@@ -137,6 +138,12 @@ public struct DispatchStateMachine: Sendable {
         queue.insert(contentsOf: unstarted, at: 0)
         let reassigned = drainQueue()
         return WorkerLoss(failed: failed, reassigned: reassigned, requeued: queue.count)
+    }
+
+    /// The worker running `request`, if it has started.
+    public func worker(running request: RequestID) -> WorkerID? {
+        guard let worker = location[request], workers[worker]?.started.contains(request) == true else { return nil }
+        return worker
     }
 
     /// Requests currently held by `worker` (assigned, started or not).

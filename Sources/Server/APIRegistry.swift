@@ -9,12 +9,15 @@ public struct ServedAPI: Sendable {
     public var maxRequestSize: Int
     /// The JSON a `GET` on the endpoint answers.
     public var summaryJSON: String
+    /// `predictor.timeout` in seconds, if set.
+    public var timeout: Double?
 
-    public init(name: String, endpoint: String, maxRequestSize: Int, summaryJSON: String) {
+    public init(name: String, endpoint: String, maxRequestSize: Int, summaryJSON: String, timeout: Double? = nil) {
         self.name = name
         self.endpoint = endpoint
         self.maxRequestSize = maxRequestSize
         self.summaryJSON = summaryJSON
+        self.timeout = timeout
     }
 }
 

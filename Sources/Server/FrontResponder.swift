@@ -10,12 +10,15 @@ import WorkerProtocol
 /// Answers every HTTP request of the front: routing, body parsing, dispatch to the workers, and
 /// turning worker responses into HTTP responses.
 public struct FrontResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = FrontContext
 
     let routes: RouteTable
     let registry: APIRegistry
     let requestIDs: RequestIDGenerator
+    let connectionGuards = ConnectionGuards()
     let logger: Logger
+    /// How long past `predictor.timeout` a worker may keep running a request before it is killed.
+    static let stuckWorkerGrace = 5.0
 
     public init(routes: RouteTable, registry: APIRegistry, requestIDs: RequestIDGenerator, logger: Logger) {
         self.routes = routes
@@ -28,7 +31,7 @@ public struct FrontResponder: HTTPResponder {
         let path = request.head.path ?? "/"
         switch routes.route(method: request.method.rawValue, path: path, host: request.head.authority) {
         case .predict(let api):
-            return await predict(request, api: registry.apis[api]!)
+            return await predict(request, api: registry.apis[api]!, channel: context.channel)
         case .summary(let api):
             return Self.json(.ok, registry.apis[api]!.summaryJSON)
         case .health:
@@ -54,11 +57,11 @@ public struct FrontResponder: HTTPResponder {
 
     // MARK: Prediction
 
-    private func predict(_ request: Request, api: ServedAPI) async -> Response {
+    private func predict(_ request: Request, api: ServedAPI, channel: any Channel) async -> Response {
         let started = ContinuousClock.now
         let id = requestIDs.next()
         let idString = RequestIDGenerator.format(id)
-        var response = await dispatch(request, api: api, id: id, idString: idString)
+        var response = await dispatch(request, api: api, id: id, idString: idString, channel: channel)
         response.headers[.xRequestID] = idString
         if (200..<400).contains(response.status.code) { Self.addCORSHeaders(&response.headers) }
         let elapsed = ContinuousClock.now - started
@@ -72,7 +75,9 @@ public struct FrontResponder: HTTPResponder {
         return response
     }
 
-    private func dispatch(_ request: Request, api: ServedAPI, id: UInt64, idString: String) async -> Response {
+    private func dispatch(
+        _ request: Request, api: ServedAPI, id: UInt64, idString: String, channel: any Channel
+    ) async -> Response {
         guard let pool = registry.pool(for: api.name) else {
             return Self.error(.serviceUnavailable, "api \(api.name) is not ready yet")
         }
@@ -96,8 +101,25 @@ public struct FrontResponder: HTTPResponder {
         } catch {
             return Self.error(.badRequest, "\(error)")
         }
+        // A client that disconnects while its request waits gets it withdrawn: never run for nobody.
+        let connectionGuard = connectionGuards.guardFor(channel)
+        guard connectionGuard?.watch({ pool.cancel(id) }) ?? true else {
+            return Self.error(.init(code: 499, reasonPhrase: "Client Closed Request"), "client closed the connection")
+        }
+        defer { connectionGuard?.unwatch() }
         do {
-            let reply = try await pool.submit(id: id, meta: payload.meta, body: payload.body)
+            let reply: WorkerResponse
+            if let timeout = api.timeout {
+                guard let answered = try await submit(to: pool, id: id, payload: payload, timeout: timeout) else {
+                    return Self.json(
+                        .gatewayTimeout,
+                        #"{"error": "the request did not finish within \#(Self.seconds(timeout)) (predictor.timeout of api \#(api.name))", "request_id": "\#(idString)"}"#
+                    )
+                }
+                reply = answered
+            } else {
+                reply = try await pool.submit(id: id, meta: payload.meta, body: payload.body)
+            }
             return workerResponse(reply, api: api, idString: idString)
         } catch let error as DispatchError {
             switch error {
@@ -123,6 +145,29 @@ public struct FrontResponder: HTTPResponder {
             return Self.json(
                 .internalServerError, #"{"error": "internal server error", "request_id": "\#(idString)"}"#)
         }
+    }
+
+    /// Submits with a deadline; nil when it passed. A request still queued then is withdrawn (never
+    /// sent); one running keeps its worker until it finishes or the grace period after the deadline
+    /// passes, when the worker is killed.
+    private func submit(
+        to pool: WorkerPool, id: UInt64, payload: EncodedPayload, timeout: Double
+    ) async throws -> WorkerResponse? {
+        try await withThrowingTaskGroup(of: WorkerResponse?.self) { group in
+            group.addTask { try await pool.submit(id: id, meta: payload.meta, body: payload.body) }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+                return nil
+            }
+            let first = try await group.next()!
+            if first == nil { pool.cancel(id, killAfter: Self.stuckWorkerGrace) }
+            group.cancelAll()
+            return first
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : "\(value)s"
     }
 
     private func workerResponse(_ reply: WorkerResponse, api: ServedAPI, idString: String) -> Response {

@@ -10,6 +10,7 @@ public enum FrameKind: UInt8, Sendable, CaseIterable {
     case response = 12
     case cancel = 13
     case shutdown = 20
+    case models = 30
 }
 
 /// One frame of the front↔worker protocol: a fixed header, kind-specific metadata, raw body bytes.

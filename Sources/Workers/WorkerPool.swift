@@ -183,18 +183,23 @@ public final class WorkerPool: Sendable {
         }
     }
 
-    /// Withdraws a request whose caller is gone: it is dropped from the queue, or the worker is asked
-    /// to skip it if it has not started.
-    public func cancel(_ id: RequestID) {
-        let (pending, notify, next) = state.withLock {
-            state -> (Pending?, (any Channel)?, [DispatchStateMachine.Assignment]) in
+    /// Withdraws a request whose caller no longer waits (client gone, deadline passed): it is dropped
+    /// from the queue, or its worker is told to skip it if it has not started. The caller's `submit`
+    /// throws `CancellationError` at once either way. A request that is already running keeps its
+    /// worker busy until it finishes; with `killAfter`, a worker still running it that much later is
+    /// killed (and respawned), so hung native code cannot hold a slot forever.
+    public func cancel(_ id: RequestID, killAfter grace: Double? = nil) {
+        let (pending, notify, next, running) = state.withLock {
+            state -> (Pending?, (any Channel)?, [DispatchStateMachine.Assignment], WorkerID?) in
             switch state.machine.cancel(id) {
             case .removedFromQueue:
-                return (state.pending.removeValue(forKey: id), nil, [])
+                return (state.pending.removeValue(forKey: id), nil, [], nil)
             case .cancelOnWorker(let worker, let next):
-                return (state.pending.removeValue(forKey: id), state.slots[worker]?.channel, next)
-            case .running, .unknown:
-                return (nil, nil, [])
+                return (state.pending.removeValue(forKey: id), state.slots[worker]?.channel, next, nil)
+            case .running(let worker):
+                return (state.pending.removeValue(forKey: id), nil, [], worker)
+            case .unknown:
+                return (nil, nil, [], nil)
             }
         }
         pending?.continuation.resume(throwing: CancellationError())
@@ -204,6 +209,24 @@ public final class WorkerPool: Sendable {
             notify.writeAndFlush(buffer, promise: nil)
         }
         send(next)
+        if let running, let grace { killIfStillRunning(id, on: running, after: grace) }
+    }
+
+    private func killIfStillRunning(_ id: RequestID, on worker: WorkerID, after grace: Double) {
+        Task {
+            try? await Task.sleep(for: .seconds(grace))
+            let pid = state.withLock { state -> pid_t? in
+                guard state.machine.worker(running: id) == worker, state.slots[worker]?.phase == .ready else {
+                    return nil
+                }
+                return state.slots[worker]?.process?.processIdentifier
+            }
+            guard let pid else { return }
+            logger.error(
+                "worker \(worker) is still running request \(RequestIDGenerator.format(id)) \(grace)s after its timeout; killing it"
+            )
+            kill(pid, SIGKILL)
+        }
     }
 
     private func send(_ assignments: [DispatchStateMachine.Assignment]) {

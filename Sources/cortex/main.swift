@@ -2,6 +2,7 @@ import ArgumentParser
 import CortexApp
 import Foundation
 import Logging
+import Server
 
 /// The `cortex` command line.
 @main
@@ -27,6 +28,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a graceful stop may take before workers are killed.")
     var grace: Double = 30
 
+    @Option(help: "Seconds a client may take to send a request's headers.")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Seconds a client may take to send a request's body.")
+    var bodyTimeout: Double = 60
+
+    @Option(help: "Seconds an idle keep-alive connection stays open.")
+    var keepAliveTimeout: Double = 75
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["CORTEX_LOG_LEVEL"] ?? "info"
 
@@ -35,7 +45,10 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { CortexLogHandler(label: $0, level: level) }
         let logger = Logger(label: "cortex")
         do {
-            try await ServeRunner.run(ServeOptions(path: path, host: host, port: port, grace: grace), logger: logger)
+            let options = ServeOptions(
+                path: path, host: host, port: port, grace: grace,
+                readLimits: .init(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout))
+            try await ServeRunner.run(options, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

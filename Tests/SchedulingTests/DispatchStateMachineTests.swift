@@ -76,7 +76,9 @@ typealias Assignment = DispatchStateMachine.Assignment
         _ = machine.submit(3)
         #expect(machine.cancel(3) == .removedFromQueue)
         machine.started(1)
-        #expect(machine.cancel(1) == .running)
+        #expect(machine.cancel(1) == .running(0))
+        #expect(machine.worker(running: 1) == 0)
+        #expect(machine.worker(running: 2) == nil)
         _ = machine.submit(4)
         #expect(machine.cancel(2) == .cancelOnWorker(0, next: [Assignment(request: 4, worker: 0)]))
         #expect(machine.cancel(99) == .unknown)
@@ -98,7 +100,7 @@ typealias Assignment = DispatchStateMachine.Assignment
                     next += 1
                 case 2:
                     if let request = live.randomElement(using: &generator) {
-                        if machine.cancel(request) != .running {
+                        if case .running = machine.cancel(request) {} else {
                             live.remove(request)
                             finished.insert(request)
                         }

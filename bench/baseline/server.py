@@ -14,7 +14,11 @@ Modern Starlette runs sync endpoints through anyio's thread limiter rather than 
 executor (Starlette 0.13.6, which Cortex pinned, used `loop.run_in_executor(None, ...)`); to keep the
 original's one-request-at-a-time semantics the anyio limiter is set to one token as well.
 
-Run:  CORTEX_PREDICTOR=../../examples/echo/predictor.py uvicorn server:app --app-dir bench/baseline
+BASELINE_VARIANT=lean drops the two `@app.middleware("http")` layers (Starlette's BaseHTTPMiddleware,
+the costliest part of the stack) and parses the body in an async route that then awaits `predict` on the
+same one-thread default executor: a leaner runtime than Cortex shipped, for a sensitivity check.
+
+Run:  CORTEX_PREDICTOR=examples/echo/predictor.py uvicorn server:app --app-dir bench/baseline
 """
 
 import asyncio
@@ -38,6 +42,7 @@ PREDICTOR_PATH = os.path.abspath(
 )
 THREADS = int(os.environ.get("CORTEX_THREADS_PER_PROCESS", "1"))
 PREDICT_ROUTE = "/"
+VARIANT = os.environ.get("BASELINE_VARIANT", "cortex")
 
 request_thread_pool = ThreadPoolExecutor(max_workers=THREADS)
 
@@ -82,7 +87,6 @@ async def uncaught_exception_handler(request, e):
     return Response(content="internal server error", status_code=500)
 
 
-@app.middleware("http")
 async def register_request(request: Request, call_next):
     request.state.start_time = time.time()
     response = None
@@ -95,7 +99,6 @@ async def register_request(request: Request, call_next):
     return response
 
 
-@app.middleware("http")
 async def parse_payload(request: Request, call_next):
     if not is_prediction_request(request) or "payload" not in local_cache["predict_fn_args"]:
         return await call_next(request)
@@ -139,5 +142,27 @@ def get_summary():
     return {"message": "make a prediction by sending a post request to this endpoint with a json payload"}
 
 
-app.add_api_route(PREDICT_ROUTE, predict, methods=["POST"])
+async def predict_lean(request: Request):
+    args = local_cache["predict_fn_args"]
+    if "payload" in args:
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith("multipart/form") or content_type.startswith("application/x-www-form-urlencoded"):
+            request.state.payload = await request.form()
+        elif content_type.startswith("application/json"):
+            try:
+                request.state.payload = json.loads(await request.body())
+            except json.JSONDecodeError as e:
+                return JSONResponse(content={"error": str(e)}, status_code=400)
+        else:
+            request.state.payload = await request.body()
+    return await asyncio.get_running_loop().run_in_executor(None, predict, request)
+
+
+if VARIANT == "lean":
+    app.add_api_route(PREDICT_ROUTE, predict_lean, methods=["POST"])
+else:
+    # Starlette applies the middleware added last outermost, as Cortex's decorators did.
+    app.middleware("http")(register_request)
+    app.middleware("http")(parse_payload)
+    app.add_api_route(PREDICT_ROUTE, predict, methods=["POST"])
 app.add_api_route(PREDICT_ROUTE, get_summary, methods=["GET"])

@@ -31,7 +31,7 @@ CONCURRENCIES = [int(c) for c in os.environ.get("CONCURRENCIES", "1 8 64").split
 COLD_RUNS = int(os.environ.get("COLD_RUNS", "3"))
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
-TARGETS = os.environ.get("TARGETS", "cortex baseline").split()
+TARGETS = os.environ.get("TARGETS", "cortex baseline baseline-lean").split()
 BODY = b'{"a": 1, "b": [1,2,3]}'
 EXPECTED = json.loads(BODY)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -168,12 +168,13 @@ class Target:
 def make_target(name, port):
     if name == "cortex":
         return Target("cortex", [CORTEX_BIN, "serve", EXAMPLE, "--port", str(port), "--host", "127.0.0.1"], "/echo")
-    if name == "baseline":
-        env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(EXAMPLE, "predictor.py"), CORTEX_THREADS_PER_PROCESS="1")
+    if name in ("baseline", "baseline-lean"):
+        env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(EXAMPLE, "predictor.py"), CORTEX_THREADS_PER_PROCESS="1",
+                   BASELINE_VARIANT="lean" if name == "baseline-lean" else "cortex")
         argv = [BASELINE_PYTHON, "-m", "uvicorn", "server:app", "--app-dir", os.path.join(BENCH, "baseline"),
                 "--host", "127.0.0.1", "--port", str(port)]
         argv += os.environ.get("BASELINE_ARGS", "").split()
-        return Target("baseline", argv, "/", env)
+        return Target(name, argv, "/", env)
     raise SystemExit(f"unknown target {name}")
 
 
@@ -298,7 +299,7 @@ def load_run(name, logfile, rawfile):
                 "server_cpu_us_per_request": round(total_cpu / max(summary["requests"], 1) * 1e6, 1),
             }
             result["runs"][str(c)] = run
-            log(f"  {name:8} c={c:<3} {run['rps']:>9.0f} req/s  p50 {run['p50_ms']:7.2f} ms  "
+            log(f"  {name:13} c={c:<3} {run['rps']:>9.0f} req/s  p50 {run['p50_ms']:7.2f} ms  "
                 f"p99 {run['p99_ms']:7.2f} ms  non-2xx {run['non_2xx_3xx']}  "
                 f"errors {sum(run['socket_errors'].values())}  cpu/req {run['server_cpu_us_per_request']} us")
         result.update(sampler.finish())
@@ -333,25 +334,27 @@ def versions():
 
 def fmt_table(results):
     lines = []
-    head = f"{'server':10} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
+    head = f"{'server':13} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
     lines.append(head)
     lines.append("-" * len(head))
     for name, r in results["servers"].items():
         for c, run in r["load"]["runs"].items():
-            lines.append(f"{name:10} {c:>5} {run['rps']:>10.0f} {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} "
+            lines.append(f"{name:13} {c:>5} {run['rps']:>10.0f} {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} "
                          f"{run['non_2xx_3xx']:>8} {run['server_cpu_us_per_request']:>10}")
     lines.append("")
-    lines.append(f"{'server':10} {'peak RSS MiB (ΣVmHWM)':>22} {'cold start s (median)':>22}  cold runs")
+    lines.append(f"{'server':13} {'peak RSS MiB (ΣVmHWM)':>22} {'cold start s (median)':>22}  cold runs")
     for name, r in results["servers"].items():
         cold = r["cold_start_s"]
-        lines.append(f"{name:10} {r['load']['peak_rss_mib']:>22.1f} {cold['median']:>22.3f}  "
+        lines.append(f"{name:13} {r['load']['peak_rss_mib']:>22.1f} {cold['median']:>22.3f}  "
                      + ", ".join(f"{x:.3f}" for x in cold["runs"]))
-    if "ratios" in results:
+    for base, ratios in results.get("ratios", {}).items():
         lines.append("")
-        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p99 ratio':>10}   (cortex / baseline)")
-        for c, ratio in results["ratios"]["by_concurrency"].items():
+        lines.append(f"cortex / {base}:")
+        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p99 ratio':>10}")
+        for c, ratio in ratios["by_concurrency"].items():
             lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p99_ratio']:>10.3f}")
-        lines.append(f"RSS difference (cortex - baseline): {results['ratios']['rss_diff_mib']:+.1f} MiB")
+        lines.append(f"RSS difference (cortex - {base}): {ratios['rss_diff_mib']:+.1f} MiB")
+    if results.get("targets"):
         lines.append("")
         lines.append("targets:")
         for t in results["targets"]:
@@ -367,7 +370,7 @@ def main():
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": {
         "duration": DURATION, "warmup": WARMUP, "concurrencies": CONCURRENCIES, "cold_runs": COLD_RUNS,
         "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU, "body": BODY.decode(),
-        "cortex_bin": CORTEX_BIN, "baseline_args": os.environ.get("BASELINE_ARGS", "")},
+        "cortex_bin": CORTEX_BIN, "baseline_args": os.environ.get("BASELINE_ARGS", ""), "targets": TARGETS},
         "environment": versions(), "loadavg_start": open("/proc/loadavg").read().split()[:3], "servers": {}}
     load1 = float(results["loadavg_start"][0])
     if load1 > 0.5:
@@ -390,23 +393,28 @@ def main():
             "load": load,
         }
 
-    if "cortex" in results["servers"] and "baseline" in results["servers"]:
-        cx, bl = results["servers"]["cortex"], results["servers"]["baseline"]
-        by = {}
-        for c in map(str, CONCURRENCIES):
-            a, b = cx["load"]["runs"][c], bl["load"]["runs"][c]
-            by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3)}
-        rss_diff = round(cx["load"]["peak_rss_mib"] - bl["load"]["peak_rss_mib"], 1)
-        results["ratios"] = {"by_concurrency": by, "rss_diff_mib": rss_diff}
+    if "cortex" in results["servers"]:
+        cx = results["servers"]["cortex"]
         top = str(max(CONCURRENCIES))
         non2xx = sum(r["non_2xx_3xx"] + sum(r["socket_errors"].values())
                      for s in results["servers"].values() for r in s["load"]["runs"].values())
-        results["targets"] = [
-            {"what": f"throughput at c={top} >= 3x baseline", "value": f"{by[top]['throughput_x']}x", "pass": by[top]["throughput_x"] >= 3},
-            {"what": f"p99 at c={top} <= 1/3 of baseline", "value": f"{by[top]['p99_ratio']}", "pass": by[top]["p99_ratio"] <= 1 / 3},
-            {"what": "peak RSS <= baseline + 30 MiB", "value": f"{rss_diff:+} MiB", "pass": rss_diff <= 30},
-            {"what": "cold start < 1 s (median)", "value": f"{cx['cold_start_s']['median']} s", "pass": cx["cold_start_s"]["median"] < 1},
-            {"what": "no non-2xx responses or socket errors", "value": str(non2xx), "pass": non2xx == 0},
+        results["ratios"], results["targets"] = {}, []
+        for base in [n for n in results["servers"] if n.startswith("baseline")]:
+            bl = results["servers"][base]
+            by = {}
+            for c in map(str, CONCURRENCIES):
+                a, b = cx["load"]["runs"][c], bl["load"]["runs"][c]
+                by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3)}
+            rss_diff = round(cx["load"]["peak_rss_mib"] - bl["load"]["peak_rss_mib"], 1)
+            results["ratios"][base] = {"by_concurrency": by, "rss_diff_mib": rss_diff}
+            results["targets"] += [
+                {"what": f"throughput at c={top} >= 3x {base}", "value": f"{by[top]['throughput_x']}x", "pass": by[top]["throughput_x"] >= 3},
+                {"what": f"p99 at c={top} <= 1/3 of {base}", "value": f"{by[top]['p99_ratio']}", "pass": by[top]["p99_ratio"] <= 1 / 3},
+                {"what": f"peak RSS <= {base} + 30 MiB", "value": f"{rss_diff:+} MiB", "pass": rss_diff <= 30},
+            ]
+        results["targets"] += [
+            {"what": "cortex cold start < 1 s (median)", "value": f"{cx['cold_start_s']['median']} s", "pass": cx["cold_start_s"]["median"] < 1},
+            {"what": "no non-2xx responses or socket errors (all servers)", "value": str(non2xx), "pass": non2xx == 0},
         ]
     results["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     table = fmt_table(results)

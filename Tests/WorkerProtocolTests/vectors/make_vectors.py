@@ -65,6 +65,9 @@ frames = [
     dict(name="response", kind=12, request_id=7, meta=bytes.fromhex(responses[0]["meta_hex"]), body=b'{"ok": true}'),
     dict(name="cancel", kind=13, request_id=0xFFFFFFFFFFFFFFFF, meta=b"", body=b""),
     dict(name="shutdown", kind=20, request_id=0, meta=b"", body=b""),
+    dict(name="models", kind=30, request_id=0,
+         meta=b'{"models": [{"name": "iris", "versions": [{"version": "1", "path": "/m/iris/1", "stamp": "1-1"}]}]}',
+         body=b""),
 ]
 out_frames = []
 for f in frames:
