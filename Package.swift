@@ -47,6 +47,8 @@ let package = Package(
             ],
             resources: [.copy("python")]
         ),
+        // Model folders: versions, layout validation, the catalog sent to workers.
+        .target(name: "ModelRepository"),
         // Managed virtualenvs keyed by requirements.
         .target(
             name: "PythonEnvironment",
@@ -66,7 +68,8 @@ let package = Package(
         .target(
             name: "CortexApp",
             dependencies: [
-                "CortexConfig", "CortexProject", "PythonEnvironment", "Server", "Workers", "WorkerProtocol",
+                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "Workers",
+                "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,6 +93,7 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "FormParsingTests", dependencies: ["FormParsing"]),
         .testTarget(name: "ServerTests", dependencies: ["Server"]),
+        .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

@@ -8,7 +8,7 @@ echo "== building (debug, with tests)"
 swift build --build-tests
 
 echo "== Swift tests"
-swift test --skip-build
+swift test
 
 echo "== test environment (pytest and HTTP clients)"
 venv=.venv-test

@@ -3,6 +3,7 @@ import CortexProject
 import Foundation
 import Hummingbird
 import Logging
+import ModelRepository
 import NIOCore
 import PythonEnvironment
 import Server
@@ -45,7 +46,8 @@ public enum ServeRunner {
         var pythons: [String: String] = [:]
         for api in project.apis {
             let environment = try await manager.environment(
-                runtimeRequirements: WorkerRuntime.requirements(for: api.predictor.type.rawValue),
+                runtimeRequirements: WorkerRuntime.requirements(
+                    for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
                 projectRequirements: project.requirements, workingDirectory: project.root, label: "api \(api.name)")
             pythons[api.name] = environment.python
         }
@@ -54,7 +56,6 @@ public enum ServeRunner {
             apis: project.apis.map {
                 ServedAPI(
                     name: $0.name, endpoint: $0.networking.endpoint, maxRequestSize: $0.networking.maxRequestSize,
-                    summaryJSON: #"{"message": "make a prediction by sending a post request to this endpoint with a json payload"}"#,
                     timeout: $0.predictor.timeout)
             })
         let requestIDs = RequestIDGenerator()
@@ -145,6 +146,17 @@ struct PoolsService: Service {
 
     func run() async throws {
         let port = await frontPort.value
+        var watchers: [String: (ModelWatcher, ModelCatalog)] = [:]
+        for api in project.apis {
+            guard
+                let watcher = ModelWatcher(
+                    api: api, projectRoot: project.root, cacheRoot: cacheDirectory, python: pythons[api.name]!,
+                    logger: logger)
+            else { continue }
+            let catalog = try await watcher.scan()
+            logger.info("models: \(ModelWatcher.describe(catalog))", metadata: ["api": .string(api.name)])
+            watchers[api.name] = (watcher, catalog)
+        }
         let pools = project.apis.map { api in
             WorkerPool(
                 configuration: WorkerPoolConfiguration(
@@ -156,7 +168,10 @@ struct PoolsService: Service {
                     admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace),
                 socketPath: "\(runtimeDirectory)/\(api.name).sock", logger: logger)
         }
-        for (api, pool) in zip(project.apis, pools) { registry.attach(pool, to: api.name) }
+        for (api, pool) in zip(project.apis, pools) {
+            registry.attach(pool, to: api.name)
+            if let (_, catalog) = watchers[api.name] { publish(catalog, api: api.name, pool: pool) }
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for pool in pools { group.addTask { try await pool.start() } }
@@ -174,10 +189,26 @@ struct PoolsService: Service {
             if let localPort = api.networking.localPort { line += " and http://\(shownHost):\(localPort)/" }
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
-        try? await gracefulShutdown()
+        await withDiscardingTaskGroup { group in
+            for (api, pool) in zip(project.apis, pools) {
+                guard let (watcher, catalog) = watchers[api.name] else { continue }
+                group.addTask {
+                    await watcher.watch(from: catalog) { publish($0, api: api.name, pool: pool) }
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         logger.info("stopping workers")
         await withTaskGroup(of: Void.self) { group in
             for pool in pools { group.addTask { await pool.shutdown() } }
+        }
+    }
+
+    private func publish(_ catalog: ModelCatalog, api: String, pool: WorkerPool) {
+        pool.updateModels(catalog.frameJSON)
+        if let data = try? JSONSerialization.data(withJSONObject: catalog.summaryObject, options: [.sortedKeys]) {
+            registry.setModelMetadata(String(decoding: data, as: UTF8.self), for: api)
         }
     }
 }

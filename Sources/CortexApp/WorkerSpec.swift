@@ -20,6 +20,7 @@ enum WorkerSpec {
             "front_host": .string(frontHost == "0.0.0.0" || frontHost == "::" ? "127.0.0.1" : frontHost),
             "front_port": .int(frontPort),
         ]
+        if let models = ModelWatcher.workerSpec(api) { spec["models"] = models }
         if let data = try? JSONEncoder().encode(api), let text = String(data: data, encoding: .utf8) {
             spec["api_spec_json"] = .string(text)
         }

@@ -145,7 +145,7 @@ struct APIParser {
     "type", "path", "model_path", "signature_key", "models", "server_side_batching",
     "processes_per_replica",
     "threads_per_process", "config", "python_path", "image", "tensorflow_serving_image", "env",
-    "timeout",
+    "timeout", "model_poll_interval",
   ]
   static let modelsKeys = ["paths", "dir", "signature_key", "cache_size", "disk_cache_size"]
   static let modelPathKeys = ["name", "model_path", "signature_key"]
@@ -376,6 +376,13 @@ struct APIParser {
       timeout = nil
     }
 
+    // model_poll_interval (our addition): how often model folders are checked for new versions
+    var pollInterval = p.duration("model_poll_interval", allowNumber: true) ?? 10
+    if pollInterval <= 0 {
+      p.error("model_poll_interval", "must be > 0, got \(p.value("model_poll_interval")!.shown)")
+      pollInterval = 10
+    }
+
     // compute rules that depend on the predictor
     if compute.inf > 0, let computeSection {
       if type == .onnx {
@@ -418,7 +425,7 @@ struct APIParser {
       threadsPerProcess: threads ?? 1,
       config: config, pythonPath: pythonPath, image: image!, tensorflowServingImage: servingImage,
       env: env,
-      timeout: timeout)
+      timeout: timeout, modelPollInterval: pollInterval)
   }
 
   func parseModels(

@@ -70,13 +70,15 @@ public struct PredictorSpec: Sendable, Equatable, Codable {
   public var env: [String: String]
   /// Per-request timeout in seconds (our addition; `nil` = no timeout).
   public var timeout: Double?
+  /// Seconds between checks of the model folders for new, changed or removed versions (our addition).
+  public var modelPollInterval: Double
 
   public init(
     type: PredictorType, path: String, modelPath: String? = nil, signatureKey: String? = nil,
     models: ModelsSpec? = nil, serverSideBatching: ServerSideBatchingSpec? = nil,
     processesPerReplica: Int = 1, threadsPerProcess: Int = 1, config: [String: JSONValue] = [:],
     pythonPath: String? = nil, image: String, tensorflowServingImage: String? = nil,
-    env: [String: String] = [:], timeout: Double? = nil
+    env: [String: String] = [:], timeout: Double? = nil, modelPollInterval: Double = 10
   ) {
     self.type = type
     self.path = path
@@ -92,10 +94,12 @@ public struct PredictorSpec: Sendable, Equatable, Codable {
     self.tensorflowServingImage = tensorflowServingImage
     self.env = env
     self.timeout = timeout
+    self.modelPollInterval = modelPollInterval
   }
 
   enum CodingKeys: String, CodingKey {
     case type, path, models, config, image, env, timeout
+    case modelPollInterval = "model_poll_interval"
     case modelPath = "model_path"
     case signatureKey = "signature_key"
     case serverSideBatching = "server_side_batching"

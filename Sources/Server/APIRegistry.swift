@@ -7,16 +7,13 @@ public struct ServedAPI: Sendable {
     public var endpoint: String
     /// `networking.max_request_size`: larger bodies get 413.
     public var maxRequestSize: Int
-    /// The JSON a `GET` on the endpoint answers.
-    public var summaryJSON: String
     /// `predictor.timeout` in seconds, if set.
     public var timeout: Double?
 
-    public init(name: String, endpoint: String, maxRequestSize: Int, summaryJSON: String, timeout: Double? = nil) {
+    public init(name: String, endpoint: String, maxRequestSize: Int, timeout: Double? = nil) {
         self.name = name
         self.endpoint = endpoint
         self.maxRequestSize = maxRequestSize
-        self.summaryJSON = summaryJSON
         self.timeout = timeout
     }
 }
@@ -27,6 +24,7 @@ public final class APIRegistry: Sendable {
     /// Names in config order.
     public let order: [String]
     private let pools = Mutex<[String: WorkerPool]>([:])
+    private let modelMetadata = Mutex<[String: String]>([:])
     private let draining = Atomic<Bool>(false)
 
     public init(apis: [ServedAPI]) {
@@ -43,6 +41,18 @@ public final class APIRegistry: Sendable {
     }
 
     public var allPools: [WorkerPool] { pools.withLock { Array($0.values) } }
+
+    /// Records the models and versions an API serves now (JSON object), shown by `GET` on its endpoint.
+    public func setModelMetadata(_ json: String, for api: String) {
+        modelMetadata.withLock { $0[api] = json }
+    }
+
+    /// The JSON a `GET` on the API's endpoint answers.
+    public func summary(for api: String) -> String {
+        let base = #""message": "make a prediction by sending a post request to this endpoint with a json payload""#
+        guard let models = modelMetadata.withLock({ $0[api] }) else { return "{\(base)}" }
+        return "{\(base), \"model_metadata\": \(models)}"
+    }
 
     /// Set when a graceful shutdown begins: `/readyz` answers 503 from then on.
     public var isDraining: Bool {

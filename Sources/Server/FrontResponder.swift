@@ -33,7 +33,7 @@ public struct FrontResponder: HTTPResponder {
         case .predict(let api):
             return await predict(request, api: registry.apis[api]!, channel: context.channel)
         case .summary(let api):
-            return Self.json(.ok, registry.apis[api]!.summaryJSON)
+            return Self.json(.ok, registry.summary(for: api))
         case .health:
             return Self.json(.ok, #"{"status": "ok"}"#)
         case .readiness:

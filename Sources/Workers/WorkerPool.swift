@@ -57,6 +57,8 @@ public final class WorkerPool: Sendable {
         var stopping = false
         var startup: StartupWaiter?
         var listener: (any Channel)?
+        /// The latest `MODELS` frame's JSON, for APIs with models.
+        var modelsJSON: String?
     }
 
     public init(configuration: WorkerPoolConfiguration, socketPath: String, logger: Logger) {
@@ -245,15 +247,32 @@ public final class WorkerPool: Sendable {
     // MARK: Worker events (called on the worker connection's event loop)
 
     func workerConnected(_ worker: WorkerID, pid: Int32, channel: any Channel) -> Bool {
-        state.withLock { state in
+        let (accepted, models) = state.withLock { state -> (Bool, String?) in
             guard var slot = state.slots[worker], slot.phase == .spawning,
                 slot.process?.processIdentifier == pid
-            else { return false }
+            else { return (false, nil) }
             slot.channel = channel
             slot.phase = .connected
             state.slots[worker] = slot
-            return true
+            return (true, state.modelsJSON)
         }
+        if accepted, let models { Self.sendModels(models, on: channel) }
+        return accepted
+    }
+
+    /// Tells every worker (and every worker that connects later) which model versions exist now.
+    public func updateModels(_ json: String) {
+        let channels = state.withLock { state in
+            state.modelsJSON = json
+            return state.slots.values.compactMap(\.channel)
+        }
+        for channel in channels { Self.sendModels(json, on: channel) }
+    }
+
+    private static func sendModels(_ json: String, on channel: any Channel) {
+        var buffer = channel.allocator.buffer(capacity: FrameCodec.headerSize + json.utf8.count)
+        FrameCodec.encode(Frame(kind: .models, meta: ByteBuffer(string: json)), into: &buffer)
+        channel.writeAndFlush(buffer, promise: nil)
     }
 
     func workerReady(_ worker: WorkerID) {

@@ -10,9 +10,11 @@ public enum WorkerRuntime {
 
     /// The runtime's own pinned requirements for a predictor type: `requirements.txt` beside the
     /// package, plus `requirements-<type>.txt` when that type needs more (onnxruntime, tensorflow).
-    public static func requirements(for predictorType: String) -> String {
-        let base = (try? String(contentsOfFile: pythonPath + "/requirements.txt", encoding: .utf8)) ?? ""
-        let extra = (try? String(contentsOfFile: pythonPath + "/requirements-\(predictorType).txt", encoding: .utf8)) ?? ""
-        return base + extra
+    /// `requirements-s3.txt` is added when `s3` (models on S3, synced with boto3).
+    public static func requirements(for predictorType: String, s3: Bool = false) -> String {
+        var names = ["requirements.txt", "requirements-\(predictorType).txt"]
+        if s3 { names.append("requirements-s3.txt") }
+        return names.map { (try? String(contentsOfFile: pythonPath + "/" + $0, encoding: .utf8)) ?? "" }
+            .joined(separator: "\n")
     }
 }

@@ -182,6 +182,54 @@ class Front:
         shutil.rmtree(self.sockdir, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- models
+
+def dir_stamp(path) -> str:
+    """What the front puts in a MODELS version's `stamp`: newest modification time and total size."""
+    newest, total = 0.0, 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            st = os.stat(os.path.join(root, f))
+            newest = max(newest, st.st_mtime)
+            total += st.st_size
+    return f"{newest:.6f}-{total}"
+
+
+def models_meta(table) -> bytes:
+    """MODELS meta from {name: {version: path}} (versions in ascending order, stamps from the dirs)."""
+    models = []
+    for name, versions in table.items():
+        vs = [{"version": str(v), "path": str(p), "stamp": dir_stamp(p)}
+              for v, p in sorted(versions.items(), key=lambda kv: int(kv[0]))]
+        models.append({"name": name, "versions": vs})
+    return P.encode_models_meta(models)
+
+
+def send_models(w, table) -> None:
+    w.send(P.MODELS, 0, models_meta(table))
+
+
+def start_with_models(front, source, table, *, mode="single", cache_size=None, signature_keys=None,
+                      predictor_type="python", **kw):
+    """A worker of an API with models: HELLO, then the first MODELS frame, then READY."""
+    models = {"mode": mode, "cache_size": cache_size,
+              "signature_keys": signature_keys if signature_keys is not None else {n: None for n in table}}
+    w = front(source, predictor_type=predictor_type, wait=False, spec={"models": models}, **kw)
+    send_models(w, table)
+    kind, rid, meta, _ = w.recv(timeout=60)
+    assert kind == P.READY, (kind, meta, w.stderr)
+    w.conn.settimeout(20)
+    return w
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
 @pytest.fixture
 def front(tmp_path):
     made = []

@@ -332,6 +332,18 @@ def versions():
     return info
 
 
+def busy_percent(seconds=2.0):
+    """Share of all cores' time spent busy over a short window (what else runs on this machine)."""
+    def snap():
+        with open("/proc/stat") as f:
+            values = [int(x) for x in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)
+    idle0, total0 = snap()
+    time.sleep(seconds)
+    idle1, total1 = snap()
+    return round(100 * (1 - (idle1 - idle0) / max(total1 - total0, 1)), 1)
+
+
 def fmt_table(results):
     lines = []
     head = f"{'server':13} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
@@ -372,9 +384,10 @@ def main():
         "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU, "body": BODY.decode(),
         "cortex_bin": CORTEX_BIN, "baseline_args": os.environ.get("BASELINE_ARGS", ""), "targets": TARGETS},
         "environment": versions(), "loadavg_start": open("/proc/loadavg").read().split()[:3], "servers": {}}
-    load1 = float(results["loadavg_start"][0])
-    if load1 > 0.5:
-        log(f"WARNING: load average is {load1} before the benchmark: other work on this machine will skew it")
+    results["busy_percent_before"] = busy_percent()
+    if results["busy_percent_before"] > 10:
+        log(f"WARNING: the machine was {results['busy_percent_before']}% busy before the benchmark: "
+            "other work on it will skew the numbers")
 
     for name in TARGETS:
         logfile = os.path.join(RESULTS, f"{name}-{stamp}.log")

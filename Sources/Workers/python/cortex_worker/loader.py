@@ -28,6 +28,8 @@ INIT_ARGS = {
 }
 PREDICT_ARGS = (("payload", "query_params", "headers"), ("batch_id",))
 POST_PREDICT_ARGS = (("response", "payload", "query_params", "headers"), ())
+LOAD_MODEL_ARGS = (("model_path",), ())
+CLIENT_ARG = {"python": "python_client", "tensorflow": "tensorflow_client", "onnx": "onnx_client"}
 
 MODULE_NAME = "cortex_predictor"
 MAX_SUMMARY = 2000
@@ -48,6 +50,7 @@ class Spec:
     python_path: str = ""
     front_host: str = ""
     front_port: int = 0
+    models: object = None  # models.ModelsSpec when the API has models (docs/PROTOCOL.md)
 
     @classmethod
     def from_json_obj(cls, obj) -> "Spec":
@@ -75,6 +78,12 @@ class Spec:
             spec.front_port = int(spec.front_port or 0)
         except (TypeError, ValueError):
             raise PredictorError("spec 'front_port' must be an integer") from None
+        if spec.models is not None:
+            from .models import ModelsSpec
+            try:
+                spec.models = ModelsSpec(spec.models)
+            except ValueError as e:
+                raise PredictorError(str(e)) from None
         return spec
 
     @property
@@ -275,16 +284,38 @@ def validate(spec: Spec, cls):
     if getattr(cls, "post_predict", None) is not None:
         post_args = _params(cls, "post_predict")
         _check(cls, "post_predict", post_args, POST_PREDICT_ARGS)
+    if spec.models is not None and spec.predictor_type == "python":
+        # Cortex: with predictor.model_path / predictor.models, python_client and load_model are required
+        if init_args is None or "python_client" not in init_args:
+            raise PredictorError(
+                f"{name} ({spec.predictor_path}): __init__ must take a python_client argument when "
+                f"predictor.model_path or predictor.models is configured (save it and call "
+                f"python_client.get_model() in predict)")
+        if not callable(getattr(cls, "load_model", None)):
+            raise PredictorError(
+                f"{name} ({spec.predictor_path}): the method load_model(self, model_path) is required when "
+                f"predictor.model_path or predictor.models is configured")
+        load_args = _params(cls, "load_model")
+        _check(cls, "load_model", load_args, LOAD_MODEL_ARGS)
+        if "model_path" not in load_args:
+            raise PredictorError(f"{name}.load_model: 'model_path' is a required argument")
     return init_args, predict_args, post_args
 
 
-def construct(spec: Spec, cls, init_args):
+def construct(spec: Spec, cls, init_args, client=None):
     if init_args is None:
         return cls()
     kwargs = {}
+    client_arg = CLIENT_ARG[spec.predictor_type]
     for p in init_args:
-        # python_client / tensorflow_client / onnx_client / job_spec: not provided yet (None).
-        kwargs[p] = copy.deepcopy(spec.config) if p == "config" else None
+        # the model client when the API has models (None otherwise, as a client-less Cortex would
+        # not run); job_spec: None (batch only).
+        if p == "config":
+            kwargs[p] = copy.deepcopy(spec.config)
+        elif p == client_arg:
+            kwargs[p] = client
+        else:
+            kwargs[p] = None
     return cls(**kwargs)
 
 
@@ -301,11 +332,26 @@ def _sync(fn):
     return call
 
 
-def load(spec: Spec) -> Loaded:
+def load(spec: Spec, registry=None, before_construct=None) -> Loaded:
+    """Import, validate and construct the predictor. With models, `registry` (models.Registry) backs
+    the client handed to the constructor, and `before_construct()` runs right before it (the worker
+    waits for the first MODELS frame there)."""
     module, pickled = import_predictor_module(spec)
     cls = find_class(spec, module, pickled)
     init_args, predict_args, post_args = validate(spec, cls)
-    instance = construct(spec, cls, init_args)
+    client = None
+    if registry is not None:
+        from .models import make_client
+        client = make_client(spec.predictor_type, registry)
+    if before_construct is not None:
+        before_construct()
+    instance = construct(spec, cls, init_args, client)
+    if registry is not None and spec.predictor_type == "python":
+        load_model = _sync(getattr(instance, "load_model"))
+
+        def load_fn(path, name, version):
+            return load_model(model_path=path)
+        registry.load_fn = load_fn
     predict = _sync(getattr(instance, "predict"))
     post = _sync(getattr(instance, "post_predict")) if post_args is not None else None
     return Loaded(cls=cls, instance=instance, predict=predict, post_predict=post,

@@ -21,10 +21,11 @@ START = 11
 RESPONSE = 12
 CANCEL = 13
 SHUTDOWN = 20
+MODELS = 30
 
 KIND_NAMES = {
     HELLO: "HELLO", READY: "READY", FAILED: "FAILED", REQUEST: "REQUEST", START: "START",
-    RESPONSE: "RESPONSE", CANCEL: "CANCEL", SHUTDOWN: "SHUTDOWN",
+    RESPONSE: "RESPONSE", CANCEL: "CANCEL", SHUTDOWN: "SHUTDOWN", MODELS: "MODELS",
 }
 
 # payload kinds (REQUEST meta)
@@ -245,6 +246,22 @@ def decode_response_meta(meta):
     if pos != len(meta):
         raise MetaError("trailing bytes after response meta")
     return status, outcome, decode_headers(hblob)
+
+
+def encode_models_meta(models) -> bytes:
+    """MODELS meta from [{"name", "versions": [{"version", "path", "stamp"}]}] (or the whole dict)."""
+    import json
+    doc = models if isinstance(models, dict) else {"models": list(models)}
+    return json.dumps(doc).encode("utf-8")
+
+
+def decode_models_meta(meta) -> dict:
+    """MODELS meta -> the JSON object {"models": [...]} (models.parse_models_frame validates it)."""
+    import json
+    doc = json.loads(bytes(meta))
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+        raise MetaError("MODELS meta must be a JSON object with a 'models' list")
+    return doc
 
 
 def start_frame(request_id: int) -> bytes:

@@ -19,6 +19,7 @@ from collections import deque
 
 from . import protocol as P
 from .loader import PredictorError, Spec, UserCode, format_traceback, load, summarize
+from .models import ModelError
 
 _HDR = P.HEADER
 _HDR_PACK = _HDR.pack
@@ -32,6 +33,7 @@ _RESPONSE = P.RESPONSE
 _START = P.START
 _CANCEL = P.CANCEL
 _SHUTDOWN = P.SHUTDOWN
+_MODELS = P.MODELS
 
 _JSON_CT = b"application/json"
 _TEXT_CT = b"text/plain; charset=utf-8"
@@ -206,8 +208,12 @@ class Reader:
 # --------------------------------------------------------------------------- the worker
 
 class Worker:
-    def __init__(self, sock: socket.socket, spec: Spec, loaded, user: UserCode) -> None:
+    def __init__(self, sock: socket.socket, spec: Spec, loaded, user: UserCode, registry=None, reader=None,
+                 pending=()) -> None:
         self.sock = sock
+        self.registry = registry  # models.Registry when the API has models
+        self.reader = reader  # the Reader that took the handshake's frames (None: a new one)
+        self.pending = list(pending)  # frames read before READY (REQUEST/CANCEL/SHUTDOWN)
         self.spec = spec
         self.loaded = loaded
         self.user = user
@@ -423,6 +429,11 @@ class Worker:
         return both
 
     def _raised(self, rid, e, where):
+        if isinstance(e, ModelError):
+            try:
+                return self._model_error(rid, e)
+            except Exception as e2:
+                e = e2
         http = sys.modules.get("starlette.exceptions")
         if http is not None and isinstance(e, http.HTTPException):
             try:
@@ -448,6 +459,31 @@ class Worker:
         headers.extend(extra_pairs)
         meta = P.encode_response_meta(status, P.OUTCOME_HTTP_EXCEPTION, headers)
         return (_HDR_PACK(13 + len(meta) + len(body), _RESPONSE, rid, len(meta)) + meta, body)
+
+    def _model_error(self, rid, e):
+        """A model client error (unknown model/version 404, bad model_name/model_version 400, a version
+        that failed to load 500): outcome 3, JSON {"error": message}."""
+        status = int(getattr(e, "status", 500))
+        if not 100 <= status <= 999:
+            status = 500
+        msg = e.message if hasattr(e, "message") else str(e)
+        if status >= 500:
+            _write_stderr(f"{rid:016x} {msg}\n")
+        body = _json_dumps({"error": msg}).encode()
+        meta = P.encode_response_meta(status, P.OUTCOME_HTTP_EXCEPTION, [(b"content-type", _JSON_CT)])
+        return (_HDR_PACK(13 + len(meta) + len(body), _RESPONSE, rid, len(meta)) + meta, body)
+
+    def on_models(self, meta) -> None:
+        """A MODELS frame (reader thread): swap the table in; loads happen elsewhere."""
+        if self.registry is None:
+            return
+        from .models import parse_models_frame
+        try:
+            table = parse_models_frame(meta)
+        except ValueError as e:
+            _write_stderr(f"cortex_worker: ignoring a malformed MODELS frame: {e}\n")
+            return
+        self.registry.update(table)
 
     def log_exception(self, rid, e, headline):
         prefix = f"{rid:016x} "
@@ -483,7 +519,7 @@ class Worker:
             self.serve_pool()
 
     def serve_inline(self) -> None:
-        reader = Reader(self.sock)
+        reader = self.reader or Reader(self.sock)
         read = reader.read
         frames = deque()
         popleft = frames.popleft
@@ -513,9 +549,14 @@ class Worker:
                             break
                 elif kind == _SHUTDOWN:
                     eof = True
+                elif kind == _MODELS:
+                    self.on_models(f[2])
                 # other kinds are not for a worker: ignored
 
         new = []
+        if self.pending:
+            absorb(self.pending)
+            self.pending = []
         while True:
             if not frames:
                 if out:
@@ -585,12 +626,13 @@ class Worker:
                    for i in range(self.threads)]
         for t in threads:
             t.start()
-        reader = Reader(self.sock)
-        new = []
+        reader = self.reader or Reader(self.sock)
+        new = self.pending
+        self.pending = []
         eof = False
         try:
             while not eof and not self.broken:
-                if not reader.read(new, True):
+                if not new and not reader.read(new, True):
                     eof = True
                 for f in new:
                     kind = f[0]
@@ -602,6 +644,8 @@ class Worker:
                         pending.pop(f[1], None)
                     elif kind == _SHUTDOWN:
                         eof = True
+                    elif kind == _MODELS:
+                        self.on_models(f[2])
                 new.clear()
         finally:
             for _ in threads:
@@ -731,6 +775,33 @@ def _control(sock, kind, meta: dict) -> None:
     sock.sendall(P.encode_frame(kind, 0, json.dumps(meta).encode()))
 
 
+class _Leave(BaseException):
+    """The front went away (EOF) or sent SHUTDOWN before the first MODELS frame."""
+
+
+def _wait_for_models(reader: Reader, registry, pending: list) -> None:
+    """Read frames until the first MODELS frame and apply it; other frames are kept for the serve loop."""
+    from .models import parse_models_frame
+    frames = []
+    while True:
+        if not reader.read(frames, True):
+            raise _Leave()
+        for i, f in enumerate(frames):
+            kind = f[0]
+            if kind == P.MODELS:
+                try:
+                    table = parse_models_frame(f[2])
+                except ValueError as e:
+                    raise PredictorError(f"the front sent a malformed MODELS frame: {e}") from None
+                registry.update(table)
+                pending.extend(frames[i + 1:])
+                return
+            if kind == P.SHUTDOWN:
+                raise _Leave()
+            pending.append(f)
+        frames.clear()
+
+
 def main(argv=None) -> int:
     _unbuffer_stdio()
     args = _parse_args(sys.argv[1:] if argv is None else argv)
@@ -766,8 +837,22 @@ def main(argv=None) -> int:
         sys.path.insert(0, spec.project_dir)
         sys.path.insert(0, spec.python_path)
         _setup_logging()
-        loaded = load(spec)
-        worker = Worker(sock, spec, loaded, user)
+        registry = None
+        reader = None
+        pending = []
+        before = None
+        if spec.models is not None:
+            from .models import make_registry
+            registry = make_registry(spec.predictor_type, spec.models, lambda e: summarize(e, user))
+            reader = Reader(sock)
+
+            def before():
+                _wait_for_models(reader, registry, pending)
+        loaded = load(spec, registry, before)
+        worker = Worker(sock, spec, loaded, user, registry, reader, pending)
+    except _Leave:
+        _exit(0)
+        return 0
     except BaseException as e:
         error = summarize(e, user)
         tb = format_traceback(e)
@@ -784,6 +869,8 @@ def main(argv=None) -> int:
     except OSError as e:
         _write_stderr(f"cortex_worker: lost the front: {e}\n")
         _exit(1)
+    if worker.registry is not None:
+        worker.registry.start()  # no caching: load every announced version in the background
     try:
         worker.serve()
     except P.ProtocolError as e:

@@ -1,0 +1,156 @@
+import CortexConfig
+import CortexProject
+import Foundation
+import Logging
+import ModelRepository
+import Workers
+
+/// Finds an API's model versions (local folders, or S3 prefixes mirrored to a local cache) and keeps
+/// looking for new, changed and removed ones while serving.
+struct ModelWatcher: Sendable {
+    /// Where one model (or, for `models.dir`, a folder of models) lives.
+    struct Source: Sendable {
+        var name: String?
+        /// The YAML path that configured it, for errors.
+        var field: String
+        var location: String
+        var localDirectory: String
+        var isS3: Bool { location.hasPrefix("s3://") }
+    }
+
+    let api: APISpec
+    let sources: [Source]
+    let format: ModelFormat
+    let python: String
+    let logger: Logger
+
+    /// nil when the API has no models.
+    init?(api: APISpec, projectRoot: String, cacheRoot: String, python: String, logger: Logger) {
+        let predictor = api.predictor
+        var sources: [Source] = []
+        func source(_ name: String?, _ field: String, _ location: String) -> Source {
+            let local: String
+            if location.hasPrefix("s3://") {
+                local = "\(cacheRoot)/models/\(SHA256.hex(location).prefix(24))"
+            } else if location.hasPrefix("/") {
+                local = location
+            } else {
+                local = URL(fileURLWithPath: projectRoot).appendingPathComponent(location).standardizedFileURL.path
+            }
+            return Source(name: name, field: field, location: location, localDirectory: local)
+        }
+        if let modelPath = predictor.modelPath {
+            sources.append(source("_cortex_default", "predictor.model_path", modelPath))
+        } else if let models = predictor.models {
+            if let dir = models.dir {
+                sources.append(source(nil, "predictor.models.dir", dir))
+            }
+            for (index, entry) in models.paths.enumerated() {
+                sources.append(source(entry.name, "predictor.models.paths[\(index)].model_path", entry.modelPath))
+            }
+        }
+        guard !sources.isEmpty else { return nil }
+        self.api = api
+        self.sources = sources
+        self.format = ModelFormat(rawValue: predictor.type.rawValue) ?? .python
+        self.python = python
+        self.logger = logger
+    }
+
+    static func usesS3(_ api: APISpec) -> Bool {
+        let predictor = api.predictor
+        let locations = [predictor.modelPath, predictor.models?.dir].compactMap { $0 }
+            + (predictor.models?.paths.map(\.modelPath) ?? [])
+        return locations.contains { $0.hasPrefix("s3://") }
+    }
+
+    /// The worker spec's `models` entry (`docs/PROTOCOL.md`, "Launching a worker").
+    static func workerSpec(_ api: APISpec) -> JSONValue? {
+        let predictor = api.predictor
+        guard predictor.modelPath != nil || predictor.models != nil else { return nil }
+        var keys: [String: JSONValue] = [:]
+        if predictor.modelPath != nil {
+            keys["_cortex_default"] = predictor.signatureKey.map(JSONValue.string) ?? .null
+        }
+        for entry in predictor.models?.paths ?? [] {
+            keys[entry.name] = (entry.signatureKey ?? predictor.models?.signatureKey).map(JSONValue.string) ?? .null
+        }
+        return .object([
+            "mode": .string(predictor.modelPath != nil ? "single" : "multi"),
+            "cache_size": predictor.models?.cacheSize.map(JSONValue.int) ?? .null,
+            "default_signature_key": predictor.models?.signatureKey.map(JSONValue.string) ?? .null,
+            "signature_keys": .object(keys),
+        ])
+    }
+
+    /// Syncs S3 sources, then reads every source's layout. Errors name the field and the path.
+    func scan() async throws -> ModelCatalog {
+        var models: [ModelEntry] = []
+        for source in sources {
+            if source.isS3 { try await sync(source) }
+            do {
+                if let name = source.name {
+                    models.append(
+                        ModelEntry(name: name, versions: try ModelLayout.versions(of: source.localDirectory, format: format)))
+                } else {
+                    models += try ModelLayout.models(inDirectory: source.localDirectory, format: format)
+                }
+            } catch {
+                throw PreparedProject.Problems(lines: [
+                    "api \(api.name): \(source.field): \(source.location): \(error.message)"
+                ])
+            }
+        }
+        return ModelCatalog(models: models.sorted { $0.name < $1.name })
+    }
+
+    /// Polls every `model_poll_interval` until cancelled, calling `changed` with each new catalog.
+    func watch(from initial: ModelCatalog, changed: @Sendable (ModelCatalog) -> Void) async {
+        var current = initial
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int64(api.predictor.modelPollInterval * 1000)))
+            if Task.isCancelled { return }
+            do {
+                let next = try await scan()
+                guard next != current else { continue }
+                logger.notice("models changed: \(Self.describe(next))", metadata: ["api": .string(api.name)])
+                current = next
+                changed(next)
+            } catch {
+                logger.warning(
+                    "model check failed, keeping the versions served now: \(error)", metadata: ["api": .string(api.name)])
+            }
+        }
+    }
+
+    static func describe(_ catalog: ModelCatalog) -> String {
+        catalog.models.map { "\($0.name) [\($0.versions.map(\.version).joined(separator: ", "))]" }
+            .joined(separator: "; ")
+    }
+
+    /// Mirrors an S3 prefix into the local cache with the runtime's `s3sync` (boto3: the usual AWS
+    /// credentials and `AWS_ENDPOINT_URL` apply).
+    private func sync(_ source: Source) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-m", "cortex_worker.s3sync", "--source", source.location, "--dest", source.localDirectory]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONPATH"] = WorkerRuntime.pythonPath
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let text = String(decoding: (try? output.fileHandleForReading.readToEnd()) ?? Data(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0 else {
+            throw PreparedProject.Problems(lines: ["api \(api.name): \(source.field): \(source.location): \(text)"])
+        }
+        if let summary = text.split(separator: "\n").last, !summary.contains("\"downloaded\": 0, \"deleted\": 0") {
+            logger.info("synced \(source.location): \(summary)", metadata: ["api": .string(api.name)])
+        }
+    }
+}

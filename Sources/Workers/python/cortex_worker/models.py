@@ -1,0 +1,752 @@
+"""Models (docs/PROTOCOL.md "MODELS", CORTEX-REFERENCE.md §2): the versions the front announced, the
+loading/caching policy, and the clients handed to predictors (python_client, onnx_client,
+tensorflow_client).
+
+The front sends the complete table of versions (name -> version -> local path, stamp) in every MODELS
+frame; `Registry.update` swaps it in without blocking the reader thread. Loaded versions are keyed by
+(name, version) and remember the stamp they were loaded with.
+
+- No caching (`cache_size` null): after READY every announced version is loaded in a background thread
+  (each model's latest first); a new version or a changed stamp is (re)loaded there too and swapped in
+  when ready, so requests keep using what is loaded until then: while a newer version is still loading
+  (or failed to load), "latest" resolves to the highest *loaded* version. A request for a version that
+  nothing has loaded yet loads it in the request thread (one lock per (name, version): never twice).
+- Caching (`cache_size` N): versions are loaded on demand in the request thread and at most N stay in
+  memory; the least recently used ones beyond N are dropped right after a load (and `gc.collect()`).
+
+Client errors map to HTTP statuses (server.py): an unknown model or version -> 404, a malformed
+model_name/model_version -> 400, a version that failed to load -> 500; the body is JSON {"error": msg}.
+
+numpy, onnxruntime and tensorflow are imported only by the predictor types that need them.
+"""
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import operator
+import os
+import sys
+import threading
+import time
+from collections import deque
+
+SINGLE_MODEL_NAME = "_cortex_default"
+
+
+# --------------------------------------------------------------------------- errors
+
+class ModelError(Exception):
+    """A model client error; `status` is the HTTP status the runtime answers with."""
+    status = 500
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else type(self).__name__
+
+
+class ModelNotFoundError(ModelError, LookupError):
+    """The model name or version does not exist (404)."""
+    status = 404
+
+    def __str__(self) -> str:  # LookupError subclasses like KeyError would quote the message
+        return self.message
+
+
+class InvalidModelRequestError(ModelError, ValueError):
+    """model_name / model_version is missing or malformed (400)."""
+    status = 400
+
+
+class ModelLoadError(ModelError, RuntimeError):
+    """The version exists but could not be loaded (500)."""
+    status = 500
+
+
+# --------------------------------------------------------------------------- MODELS frame
+
+def parse_models_frame(meta) -> dict:
+    """MODELS meta -> {name: {version: (path, stamp)}} (insertion order = the frame's order).
+    Raises ValueError when the frame does not have the documented shape."""
+    try:
+        doc = json.loads(bytes(meta))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"MODELS meta is not JSON: {e}") from None
+    models = doc.get("models") if isinstance(doc, dict) else None
+    if not isinstance(models, list):
+        raise ValueError("MODELS meta must be an object with a 'models' list")
+    table = {}
+    for m in models:
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            raise ValueError("each MODELS entry needs a string 'name'")
+        versions = m.get("versions") or []
+        if not isinstance(versions, list):
+            raise ValueError(f"model {m['name']!r}: 'versions' must be a list")
+        vs = {}
+        for v in versions:
+            if not isinstance(v, dict):
+                raise ValueError(f"model {m['name']!r}: each version must be an object")
+            version, path, stamp = v.get("version"), v.get("path"), v.get("stamp", "")
+            if isinstance(version, int) and not isinstance(version, bool):
+                version = str(version)
+            if not isinstance(version, str) or not (version.isascii() and version.isdigit()):
+                raise ValueError(f"model {m['name']!r}: version {version!r} is not an integer string")
+            if not isinstance(path, str) or not path:
+                raise ValueError(f"model {m['name']!r} version {version}: 'path' must be a non-empty string")
+            vs[str(int(version))] = (path, str(stamp))
+        table[m["name"]] = vs
+    return table
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    try:
+        if os.path.isfile(path):
+            return os.path.getsize(path)
+        for root, _dirs, files in os.walk(path):
+            for f in files:
+                try:
+                    total += os.path.getsize(os.path.join(root, f))
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return total
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+def _version_key(v: str) -> int:
+    return int(v)
+
+
+class _Loaded:
+    __slots__ = ("obj", "stamp", "used")
+
+    def __init__(self, obj, stamp: str, used: int) -> None:
+        self.obj = obj
+        self.stamp = stamp
+        self.used = used
+
+
+# --------------------------------------------------------------------------- the registry
+
+class Registry:
+    """The current table of versions and the loaded ones. `load_fn(path, name, version)` loads one
+    version (set by the client / after the predictor's constructor for python_client)."""
+
+    def __init__(self, mode: str = "single", cache_size=None, load_fn=None, summarize=None) -> None:
+        self.mode = mode
+        self.cache_size = cache_size
+        self.eager = cache_size is None
+        self.load_fn = load_fn
+        self.load_unavailable = "the model cannot be loaded yet"
+        self._summarize = summarize or (lambda e: f"{type(e).__name__}: {e}")
+        self.table: dict = {}  # name -> {version: (path, stamp)}, replaced whole
+        self.sorted_versions: dict = {}  # name -> [versions ascending]
+        self.loaded: dict = {}  # (name, version) -> _Loaded
+        self.failed: dict = {}  # (name, version) -> (stamp, message)
+        self._key_locks: dict = {}
+        self._lock = threading.Lock()
+        self._tick = itertools.count(1)
+        self._jobs: deque = deque()
+        self._jobs_cv = threading.Condition(threading.Lock())
+        self._graveyard: list = []
+        self._started = False
+        self._thread = None
+        self.received = threading.Event()  # set by the first update
+
+    # ---------------------------------------------------------------- naming / logs
+
+    def label(self, name: str, version: str) -> str:
+        if self.mode == "single":
+            return f"model version {version}"
+        return f"model {name} version {version}"
+
+    def _quoted_label(self, name: str, version: str) -> str:
+        if self.mode == "single":
+            return f"model version {version!r}"
+        return f"model {name!r} version {version!r}"
+
+    # ---------------------------------------------------------------- MODELS
+
+    def update(self, table: dict) -> None:
+        """Swap in a new table (the reader thread calls this: it never loads or frees anything)."""
+        sorted_versions = {n: sorted(vs, key=_version_key) for n, vs in table.items()}
+        with self._lock:
+            self.table = table
+            self.sorted_versions = sorted_versions
+            dropped = []
+            for key in list(self.loaded):
+                entry = table.get(key[0], {}).get(key[1])
+                if entry is None:
+                    dropped.append((key, self.loaded.pop(key)))
+            for key, (stamp, _msg) in list(self.failed.items()):
+                entry = table.get(key[0], {}).get(key[1])
+                if entry is None or entry[1] != stamp:
+                    del self.failed[key]
+            wanted = []
+            # each model's latest first, then the older versions, newest first
+            depth = max((len(v) for v in sorted_versions.values()), default=0)
+            for i in range(depth):
+                for name, vs in sorted_versions.items():
+                    if i < len(vs):
+                        key = (name, vs[-1 - i])
+                        cur = self.loaded.get(key)
+                        stamp = table[name][key[1]][1]
+                        if cur is not None:
+                            if cur.stamp != stamp:
+                                wanted.append(key)  # changed on disk: reload, whatever the policy
+                        elif self.eager:
+                            wanted.append(key)
+        for key, _ in dropped:
+            _write_stderr(f"unloaded {self.label(*key)} (removed)\n")
+        with self._jobs_cv:
+            if dropped:
+                self._graveyard.extend(l for _, l in dropped)
+                self._jobs.append(None)  # a collect job
+            self._jobs.extend(wanted)
+            self._jobs_cv.notify()
+        del dropped
+        self.received.set()
+
+    def start(self) -> None:
+        """Start the background loader (after READY)."""
+        with self._jobs_cv:
+            if self._started:
+                return
+            self._started = True
+        self._thread = threading.Thread(target=self._loader, name="model-loader", daemon=True)
+        self._thread.start()
+
+    def _loader(self) -> None:
+        while True:
+            with self._jobs_cv:
+                while not self._jobs:
+                    self._jobs_cv.wait()
+                key = self._jobs.popleft()
+            try:
+                if key is None:
+                    self._collect()
+                else:
+                    self._ensure(key, background=True)
+            except Exception as e:  # never let the loader die
+                _write_stderr(f"model loader: {self._summarize(e)}\n")
+
+    def _collect(self) -> None:
+        with self._jobs_cv:
+            grave = self._graveyard
+            self._graveyard = []
+        if grave:
+            grave.clear()
+            del grave
+            gc.collect()
+
+    def idle(self) -> bool:
+        """True when no background job is queued (tests / diagnostics)."""
+        with self._jobs_cv:
+            return not self._jobs
+
+    # ---------------------------------------------------------------- resolving
+
+    def names(self) -> list:
+        return list(self.table)
+
+    def resolve(self, model_name=None, model_version="latest"):
+        """-> (name, version string, pending_ok) or raises a ModelError."""
+        table = self.table
+        if self.mode == "single":
+            if not table:
+                raise ModelNotFoundError("the model is not available")
+            name = SINGLE_MODEL_NAME if SINGLE_MODEL_NAME in table else next(iter(table))
+        else:
+            if model_name is None:
+                raise InvalidModelRequestError(
+                    f"model_name is required (several models are configured); available models: "
+                    f"{', '.join(table) or 'none'}")
+            if not isinstance(model_name, str):
+                raise InvalidModelRequestError(f"model_name must be a string, not {type(model_name).__name__}")
+            if model_name not in table:
+                raise ModelNotFoundError(
+                    f"model {model_name!r} not found; available models: {', '.join(table) or 'none'}")
+            name = model_name
+        versions = self.sorted_versions.get(name) or []
+        if model_version is None or (isinstance(model_version, str) and model_version.strip() == "latest"):
+            if not versions:
+                what = "the model has" if self.mode == "single" else f"model {name!r} has"
+                raise ModelNotFoundError(f"{what} no versions available")
+            return name, versions[-1], True
+        version = None
+        if isinstance(model_version, str):
+            s = model_version.strip()
+            if s.isascii() and s.isdigit():
+                version = str(int(s))
+        elif not isinstance(model_version, bool):
+            try:
+                n = operator.index(model_version)
+            except TypeError:
+                n = None
+            if n is not None and n >= 0:
+                version = str(n)
+        if version is None:
+            raise InvalidModelRequestError(
+                f"model_version must be either a parse-able numeric value or 'latest', not {model_version!r}")
+        if version not in table.get(name, {}):
+            what = "the model has" if self.mode == "single" else f"model {name!r} has"
+            raise ModelNotFoundError(
+                f"{what} no version {version!r}; available versions: {', '.join(versions) or 'none'}")
+        return name, version, False
+
+    # ---------------------------------------------------------------- getting
+
+    def get(self, model_name=None, model_version="latest"):
+        name, version, is_latest = self.resolve(model_name, model_version)
+        key = (name, version)
+        cur = self.loaded.get(key)
+        if cur is not None:
+            cur.used = next(self._tick)
+            return cur.obj
+        if is_latest and self.eager:
+            # a newer version still loading (or broken): keep serving the newest loaded one
+            versions = self.sorted_versions.get(name) or []
+            for v in reversed(versions[:-1]):
+                older = self.loaded.get((name, v))
+                if older is not None:
+                    older.used = next(self._tick)
+                    return older.obj
+        got = self._ensure(key, background=False)
+        if got is None:  # removed while we waited
+            raise ModelNotFoundError(f"{self._quoted_label(name, version)} was removed")
+        return got.obj
+
+    def _key_lock(self, key) -> threading.Lock:
+        lock = self._key_locks.get(key)
+        if lock is None:
+            with self._lock:
+                lock = self._key_locks.setdefault(key, threading.Lock())
+        return lock
+
+    def _entry(self, key):
+        return self.table.get(key[0], {}).get(key[1])
+
+    def _ensure(self, key, background: bool):
+        """Load `key` unless what is loaded has the current stamp. -> _Loaded or None (removed, or a
+        background load that failed). Request threads get a ModelLoadError on failure."""
+        name, version = key
+        with self._key_lock(key):
+            entry = self._entry(key)
+            if entry is None:
+                return None
+            path, stamp = entry
+            cur = self.loaded.get(key)
+            if cur is not None and cur.stamp == stamp:
+                return cur
+            if background and cur is None and not self.eager:
+                return None  # caching: loaded on demand only
+            failed = self.failed.get(key)
+            if failed is not None and failed[0] == stamp:
+                if background or cur is not None:
+                    return cur
+                raise ModelLoadError(failed[1])
+            load_fn = self.load_fn
+            if load_fn is None:
+                raise ModelLoadError(f"failed loading {self.label(name, version)}: {self.load_unavailable}")
+            label = self.label(name, version)
+            _write_stderr(f"{'reloading' if cur is not None else 'loading'} {label} "
+                          f"({human_size(dir_size(path))}) …\n")
+            t0 = time.perf_counter()
+            try:
+                obj = load_fn(path, name, version)
+            except Exception as e:
+                msg = f"failed loading {label}: {self._summarize(e)}"
+                import traceback
+                tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+                keep = " (still serving the previously loaded copy)" if cur is not None else ""
+                _write_stderr(f"{msg}{keep}\n{tb}")
+                with self._lock:
+                    if self._entry(key) == entry:
+                        self.failed[key] = (stamp, msg)
+                if background or cur is not None:
+                    return cur
+                raise ModelLoadError(msg) from None
+            elapsed = time.perf_counter() - t0
+            _write_stderr(f"loaded {label} in {elapsed:.2f}s\n")
+            new = _Loaded(obj, stamp, next(self._tick))
+            del obj
+            evicted = []
+            with self._lock:
+                if self._entry(key) is not None:
+                    self.loaded[key] = new
+                    self.failed.pop(key, None)
+                    if self.cache_size is not None:
+                        evicted = self._evict_locked(keep=key)
+            cur = None
+        if evicted:
+            for k, _ in evicted:
+                _write_stderr(f"evicted {self.label(*k)} from the cache (cache_size {self.cache_size})\n")
+            evicted.clear()
+            gc.collect()
+        return new
+
+    def _evict_locked(self, keep) -> list:
+        over = len(self.loaded) - self.cache_size
+        if over <= 0:
+            return []
+        candidates = sorted((l.used, k) for k, l in self.loaded.items() if k != keep)
+        out = []
+        for _used, k in candidates[:over]:
+            out.append((k, self.loaded.pop(k)))
+        return out
+
+    # ---------------------------------------------------------------- introspection
+
+    def loaded_versions(self) -> dict:
+        out = {}
+        for (name, version) in list(self.loaded):
+            out.setdefault(name, []).append(version)
+        return {n: sorted(vs, key=_version_key) for n, vs in out.items()}
+
+
+# --------------------------------------------------------------------------- python_client
+
+class PythonClient:
+    """python_client: `get_model(model_name=None, model_version="latest")` returns what the predictor's
+    load_model(model_path) returned for that version."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def get_model(self, model_name=None, model_version="latest"):
+        return self._registry.get(model_name, model_version)
+
+    def __repr__(self) -> str:
+        return f"<PythonClient models={self._registry.names()}>"
+
+
+# --------------------------------------------------------------------------- onnx_client
+
+# https://github.com/microsoft/onnxruntime (type strings of NodeArg.type)
+ONNX_TO_NP_TYPE = {
+    "tensor(float16)": "float16",
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(int32)": "int32",
+    "tensor(uint32)": "uint32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(uint16)": "uint16",
+    "tensor(int64)": "int64",
+    "tensor(uint64)": "uint64",
+    "tensor(bool)": "bool",
+    "tensor(string)": "object",
+}
+
+
+def load_onnx(path: str, name: str = "", version: str = ""):
+    import onnxruntime as rt
+    if os.path.isfile(path):
+        model_file = path
+    else:
+        found = sorted(f for f in os.listdir(path) if f.endswith(".onnx") and os.path.isfile(os.path.join(path, f)))
+        if len(found) != 1:
+            raise ValueError(f"expected exactly one .onnx file in {path}, found "
+                             f"{', '.join(found) if found else 'none'}")
+        model_file = os.path.join(path, found[0])
+    providers = [p for p in rt.get_available_providers() if p == "CPUExecutionProvider"] or None
+    session = rt.InferenceSession(model_file, providers=providers) if providers else rt.InferenceSession(model_file)
+    signatures = session.get_inputs()
+    input_signatures = {}
+    for meta in signatures:
+        input_signatures[meta.name] = {"shape": meta.shape, "type": ONNX_TO_NP_TYPE.get(meta.type, meta.type)}
+    return {"session": session, "signatures": signatures, "input_signatures": input_signatures}
+
+
+def _onnx_array(value, meta, model_label: str):
+    import numpy as np
+    target_dtype = ONNX_TO_NP_TYPE.get(meta.type)
+    if target_dtype is None:
+        raise ValueError(f"input {meta.name!r} of {model_label}: unsupported input type {meta.type}")
+    shape = []
+    for dim in (meta.shape or []):
+        if isinstance(dim, int) and dim > 0:
+            shape.append(dim)
+        elif isinstance(dim, str) or (isinstance(dim, int) and dim <= 0) or dim is None:
+            shape.append(-1)
+        else:
+            shape.append(1)
+    try:
+        if isinstance(value, np.ndarray):
+            arr = value
+            if np.issubdtype(arr.dtype, np.number) == np.issubdtype(np.dtype(target_dtype), np.number) \
+                    or target_dtype == "bool":
+                if str(arr.dtype) != target_dtype:
+                    arr = arr.astype(target_dtype)
+            else:
+                raise ValueError(f"expected dtype {target_dtype!r} but found {str(arr.dtype)!r}")
+        else:
+            arr = np.array(value, dtype=target_dtype)
+        # the size can be inferred for at most one unknown dimension
+        if meta.shape is not None and shape.count(-1) <= 1:
+            arr = arr.reshape(shape)
+        return arr
+    except Exception as e:
+        raise ValueError(f"input {meta.name!r} of {model_label}: cannot convert to a {target_dtype} array "
+                         f"of shape {meta.shape}: {e}") from e
+
+
+def onnx_inputs(model_input, signatures, model_label: str = "the model") -> dict:
+    """Cortex's conversion of a predictor's model_input into the session's input dict."""
+    inputs = {}
+    if len(signatures) == 1:
+        meta = signatures[0]
+        if isinstance(model_input, dict):
+            if model_input.get(meta.name) is None:
+                raise ValueError(f"missing key {meta.name!r} for {model_label}")
+            model_input = model_input[meta.name]
+        inputs[meta.name] = _onnx_array(model_input, meta, model_label)
+        return inputs
+    if not isinstance(model_input, dict):
+        raise ValueError(f"expected model_input to be a dictionary with keys "
+                         f"{', '.join(repr(m.name) for m in signatures)} for {model_label}")
+    for meta in signatures:
+        if model_input.get(meta.name) is None:
+            raise ValueError(f"missing key {meta.name!r} for {model_label}")
+        inputs[meta.name] = _onnx_array(model_input[meta.name], meta, model_label)
+    return inputs
+
+
+class ONNXClient:
+    """onnx_client: `predict(model_input, model_name=None, model_version="latest")` ->
+    `session.run([], inputs)` (the list of every output); `get_model()` -> {"session", "signatures",
+    "input_signatures"}."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def predict(self, model_input, model_name=None, model_version="latest"):
+        model = self._registry.get(model_name, model_version)
+        label = "the model" if self._registry.mode == "single" else f"model {model_name!r}"
+        return model["session"].run([], onnx_inputs(model_input, model["signatures"], label))
+
+    def get_model(self, model_name=None, model_version="latest"):
+        return self._registry.get(model_name, model_version)
+
+    def __repr__(self) -> str:
+        return f"<ONNXClient models={self._registry.names()}>"
+
+
+# --------------------------------------------------------------------------- tensorflow_client
+
+class TFModel:
+    """One loaded SavedModel version and its chosen signature."""
+
+    def __init__(self, loaded, signature_key: str, fn, inputs: dict, outputs: dict) -> None:
+        self.loaded = loaded  # keeps the variables alive
+        self.signature_key = signature_key
+        self.fn = fn
+        self.inputs = inputs  # name -> TensorSpec
+        self.outputs = outputs  # name -> TensorSpec
+
+    @property
+    def input_signature(self) -> dict:
+        return {n: {"shape": s.shape.as_list() if s.shape.rank is not None else None, "type": s.dtype.name}
+                for n, s in self.inputs.items()}
+
+
+def choose_signature(keys, configured, label: str) -> str:
+    keys = list(keys)
+    if not keys:
+        raise ValueError(f"unable to find signature defs in {label}")
+    if configured is not None:
+        if configured not in keys:
+            raise ValueError(f"signature_key {configured!r} was not found in the signature def map of {label}; "
+                             f"found: {', '.join(repr(k) for k in keys)}")
+        return configured
+    if len(keys) == 1:
+        return keys[0]
+    if "predict" in keys:
+        return "predict"
+    raise ValueError(f"signature_key was not configured and {label} has several signatures: "
+                     f"{', '.join(repr(k) for k in keys)}; set signature_key to one of them")
+
+
+def _import_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    import tensorflow as tf
+    return tf
+
+
+def load_tensorflow(path: str, signature_key=None, label: str = "the model") -> TFModel:
+    tf = _import_tf()
+    loaded = tf.saved_model.load(path)
+    sigs = getattr(loaded, "signatures", None) or {}
+    key = choose_signature(sigs.keys(), signature_key, label)
+    fn = sigs[key]
+    _args, kwargs = fn.structured_input_signature
+    inputs = dict(kwargs or {})
+    outputs = fn.structured_outputs
+    if not isinstance(outputs, dict):
+        outputs = {"output_0": outputs}
+    return TFModel(loaded, key, fn, inputs, dict(outputs))
+
+
+def _tf_tensor(tf, value, spec, name: str, label: str):
+    import numpy as np
+    dtype = spec.dtype
+    try:
+        if isinstance(value, tf.Tensor):
+            t = value if value.dtype == dtype else tf.cast(value, dtype)
+        elif dtype == tf.string:
+            t = tf.constant(value, dtype=tf.string)
+        else:
+            arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if arr.dtype == object:
+                raise ValueError("ragged or non-numeric values")
+            if arr.dtype != dtype.as_numpy_dtype:
+                if arr.dtype.kind == "f" and dtype.is_integer:
+                    if not np.all(np.mod(arr, 1) == 0):
+                        raise ValueError(f"expected {dtype.name} values, got floats")
+                arr = arr.astype(dtype.as_numpy_dtype)
+            t = tf.constant(arr)
+    except Exception as e:
+        raise ValueError(f"key {name!r} of {label}: cannot convert to {dtype.name}: {e}") from e
+    shape = spec.shape
+    if shape.rank is not None and not shape.is_compatible_with(t.shape):
+        target = [d if d is not None else -1 for d in shape.as_list()]
+        if target.count(-1) > 1:
+            raise ValueError(f"key {name!r} of {label}: expected shape {shape.as_list()}, got {t.shape.as_list()}")
+        try:
+            t = tf.reshape(t, target)
+        except Exception as e:
+            raise ValueError(f"key {name!r} of {label}: expected shape {shape.as_list()}, "
+                             f"got {t.shape.as_list()}") from e
+    return t
+
+
+def _shortest_float32(values) -> list:
+    return [float(str(v)) for v in values]
+
+
+def tf_output_values(arr) -> list:
+    """A flat list the way TF Serving's response went through protobuf's MessageToDict: int64/uint64
+    as strings, float32 in shortest form, strings decoded (UTF-8; base64 when they are not text)."""
+    import numpy as np
+    flat = np.asarray(arr).ravel()
+    kind = flat.dtype.kind
+    if flat.dtype == np.int64 or flat.dtype == np.uint64:
+        return [str(int(v)) for v in flat]
+    if flat.dtype == np.float32 or flat.dtype == np.float16:
+        return _shortest_float32(flat.astype(np.float32))
+    if kind == "c":
+        out = []
+        for v in flat:
+            out += [float(v.real), float(v.imag)]
+        return out
+    if kind in ("O", "S", "U"):
+        out = []
+        for v in flat:
+            if isinstance(v, bytes):
+                try:
+                    out.append(v.decode("utf-8"))
+                except UnicodeDecodeError:
+                    import base64
+                    out.append(base64.b64encode(v).decode("ascii"))
+            else:
+                out.append(str(v))
+        return out
+    return flat.tolist()
+
+
+class TensorFlowClient:
+    """tensorflow_client: `predict(model_input, model_name=None, model_version="latest")` ->
+    {output_name: flat list of values}, as Cortex returned TF Serving's answer. The SavedModel runs in
+    this process (tf.saved_model.load) instead of a TF Serving container."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def predict(self, model_input, model_name=None, model_version="latest"):
+        model = self._registry.get(model_name, model_version)
+        label = "the model" if self._registry.mode == "single" else f"model {model_name!r}"
+        if not isinstance(model_input, dict):
+            raise ValueError(f"model_input must be a dictionary with keys "
+                             f"{', '.join(repr(k) for k in model.inputs)} for {label}")
+        tf = _import_tf()
+        tensors = {}
+        for key, spec in model.inputs.items():
+            if key not in model_input:
+                raise ValueError(f"missing key {key!r} for {label}")
+            tensors[key] = _tf_tensor(tf, model_input[key], spec, key, label)
+        result = model.fn(**tensors)
+        if not isinstance(result, dict):
+            result = {"output_0": result}
+        return {k: tf_output_values(v.numpy() if hasattr(v, "numpy") else v) for k, v in result.items()}
+
+    def get_model(self, model_name=None, model_version="latest") -> TFModel:
+        return self._registry.get(model_name, model_version)
+
+    def __repr__(self) -> str:
+        return f"<TensorFlowClient models={self._registry.names()}>"
+
+
+# --------------------------------------------------------------------------- setup
+
+class ModelsSpec:
+    """The spec's `models` object."""
+
+    def __init__(self, obj) -> None:
+        if not isinstance(obj, dict):
+            raise ValueError("spec 'models' must be a JSON object")
+        self.mode = obj.get("mode") or "single"
+        if self.mode not in ("single", "multi"):
+            raise ValueError(f"spec models.mode must be 'single' or 'multi', not {self.mode!r}")
+        cache = obj.get("cache_size")
+        if cache is not None:
+            if isinstance(cache, bool) or not isinstance(cache, int) or cache < 1:
+                raise ValueError(f"spec models.cache_size must be null or a positive integer, not {cache!r}")
+        self.cache_size = cache
+        keys = obj.get("signature_keys") or {}
+        if not isinstance(keys, dict):
+            raise ValueError("spec models.signature_keys must be an object")
+        self.signature_keys = keys
+
+
+def make_registry(predictor_type: str, models: ModelsSpec, summarize=None) -> Registry:
+    reg = Registry(models.mode, models.cache_size, None, summarize)
+    if predictor_type == "onnx":
+        reg.load_fn = load_onnx
+    elif predictor_type == "tensorflow":
+        keys = models.signature_keys
+
+        def load_tf(path, name, version):
+            return load_tensorflow(path, keys.get(name), reg.label(name, version))
+        reg.load_fn = load_tf
+    else:
+        reg.load_unavailable = "the predictor's constructor has not returned yet (load_model is not available)"
+    return reg
+
+
+def make_client(predictor_type: str, registry: Registry):
+    if predictor_type == "onnx":
+        return ONNXClient(registry)
+    if predictor_type == "tensorflow":
+        return TensorFlowClient(registry)
+    return PythonClient(registry)
