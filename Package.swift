@@ -80,6 +80,7 @@ let package = Package(
             dependencies: [
                 "CortexApp", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,11 +1,19 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// One line per event on stderr: time, level, `[api=… worker=…]`, message, other metadata.
+/// Cheap on the request path: setting metadata costs nothing (frameworks set it per request and
+/// rarely log), and the timestamp's date-and-time part is rendered once per second.
 public struct CortexLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     let label: String
+
+    struct Rendered: Sendable {
+        var tags: String
+        var rest: String
+    }
 
     public init(label: String, level: Logger.Level) {
         self.label = label
@@ -19,27 +27,118 @@ public struct CortexLogHandler: LogHandler {
 
     static let tagKeys = ["api", "worker"]
 
-    public func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        let tags = Self.tagKeys.compactMap { key in merged[key].map { "\(key)=\($0)" } }
-        let rest = merged.filter { !Self.tagKeys.contains($0.key) }.sorted { $0.key < $1.key }
+    static func render(_ metadata: Logger.Metadata) -> Rendered {
+        let tags = tagKeys.compactMap { key in metadata[key].map { "\(key)=\($0)" } }
+        let rest = metadata.filter { !tagKeys.contains($0.key) }.sorted { $0.key < $1.key }
             .map { "\($0.key)=\($0.value)" }
-        var line = Self.timestamp() + " " + event.level.rawValue.uppercased()
-        if !tags.isEmpty { line += " [" + tags.joined(separator: " ") + "]" }
-        line += " " + event.message.description
-        if !rest.isEmpty { line += " " + rest.joined(separator: " ") }
-        line += "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        return Rendered(
+            tags: tags.isEmpty ? "" : " [" + tags.joined(separator: " ") + "]",
+            rest: rest.isEmpty ? "" : " " + rest.joined(separator: " "))
     }
 
-    static func timestamp() -> String {
+    public func log(event: LogEvent) {
+        let parts: Rendered
+        if let extra = event.metadata, !extra.isEmpty {
+            parts = Self.render(metadata.merging(extra) { _, new in new })
+        } else {
+            parts = Self.render(metadata)
+        }
+        var line = Self.clock.now()
+        line += " "
+        line += Self.levelNames[event.level] ?? event.level.rawValue.uppercased()
+        line += parts.tags
+        line += " "
+        line += event.message.description
+        line += parts.rest
+        line += "\n"
+        LogWriter.standardError.append(line, urgent: event.level >= .warning)
+    }
+
+    static let levelNames: [Logger.Level: String] = Dictionary(
+        uniqueKeysWithValues: Logger.Level.allCases.map { ($0, $0.rawValue.uppercased()) })
+    static let clock = TimestampClock()
+}
+
+/// ISO-8601 UTC timestamps with milliseconds; the part up to the seconds is cached per second.
+final class TimestampClock: Sendable {
+    private let cache = Mutex<(second: Int, text: String)>((-1, ""))
+
+    func now() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, now.tv_nsec / 1_000_000)
+        let second = now.tv_sec
+        let prefix = cache.withLock { cache -> String in
+            if cache.second != second {
+                var seconds = second
+                var parts = tm()
+                gmtime_r(&seconds, &parts)
+                cache = (
+                    second,
+                    String(
+                        format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1,
+                        parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+                )
+            }
+            return cache.text
+        }
+        let millis = now.tv_nsec / 1_000_000
+        let digits = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return prefix + "." + digits + "Z"
+    }
+}
+
+/// Batches log lines into few `write`s: lines are flushed when 16 KiB are pending, every 20 ms, at
+/// once for warnings and errors, and at exit. The request path then pays no syscall per log line.
+public final class LogWriter: Sendable {
+    public static let standardError = LogWriter(descriptor: 2)
+
+    private let descriptor: Int32
+    private let pending = Mutex<[UInt8]>([])
+    /// Held while writing, so chunks taken by concurrent flushes go out in order.
+    private let writing = Mutex<Void>(())
+    static let flushThreshold = 16 * 1024
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.02)
+                flush()
+            }
+        }
+        thread.name = "cortex-log-flush"
+        thread.start()
+        atexit { LogWriter.standardError.flush() }
+    }
+
+    func append(_ line: String, urgent: Bool) {
+        let full = pending.withLock { pending in
+            pending.append(contentsOf: line.utf8)
+            return pending.count >= Self.flushThreshold
+        }
+        if full || urgent { flush() }
+    }
+
+    /// Writes everything pending.
+    public func flush() {
+        writing.withLock { _ in
+            let bytes = pending.withLock { pending -> [UInt8] in
+                defer { pending.removeAll(keepingCapacity: true) }
+                return pending
+            }
+            guard !bytes.isEmpty else { return }
+            write(bytes)
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
     }
 }

@@ -63,26 +63,39 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var machine: ReadDeadlineStateMachine
     private let registry: ConnectionGuards
     private var connectionGuard: ConnectionGuard?
-    private var deadline: Scheduled<Void>?
+    /// When the current phase's deadline passes (nil: none). Checked by a coarse periodic tick, so
+    /// moving a deadline on every request costs a clock read, not a timer.
+    private var deadline: NIODeadline?
+    private var tick: RepeatedTask?
+    private let tickInterval: TimeAmount
 
     init(limits: ReadDeadlineStateMachine.Limits, registry: ConnectionGuards) {
         self.machine = ReadDeadlineStateMachine(limits: limits)
         self.registry = registry
+        let shortest = min(limits.headerTimeout, limits.bodyTimeout, limits.idleTimeout)
+        self.tickInterval = .milliseconds(Int64(max(0.05, min(1.0, shortest / 4)) * 1000))
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         connectionGuard = registry.register(context.channel)
         let observer = FirstByteObserver(owner: self, ownerContext: context)
         try? context.pipeline.syncOperations.addHandler(observer, position: .first)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        tick = context.eventLoop.scheduleRepeatedTask(initialDelay: tickInterval, delay: tickInterval) { _ in
+            let (handler, context) = loopBound.value
+            guard let deadline = handler.deadline, deadline <= .now() else { return }
+            handler.deadline = nil
+            handler.perform(handler.machine.deadlinePassed(), context: context)
+        }
         if context.channel.isActive { perform(machine.connectionOpened(), context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        tick?.cancel()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        tick?.cancel()
         registry.remove(context.channel)
         connectionGuard?.connectionClosed()
         context.fireChannelInactive()
@@ -125,14 +138,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func perform(_ action: ReadDeadlineStateMachine.Action, context: ChannelHandlerContext) {
         switch action {
         case .schedule(let seconds):
-            deadline?.cancel()
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            deadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
-                let (handler, context) = loopBound.value
-                handler.perform(handler.machine.deadlinePassed(), context: context)
-            }
+            deadline = .now() + .milliseconds(Int64(seconds * 1000))
         case .cancelDeadline:
-            deadline?.cancel()
             deadline = nil
         case .close:
             context.close(promise: nil)

@@ -17,6 +17,8 @@ public struct FrontResponder: HTTPResponder {
     let requestIDs: RequestIDGenerator
     let connectionGuards = ConnectionGuards()
     let logger: Logger
+    /// Loggers tagged with each API's name (built once: tags are rendered when metadata is set).
+    let apiLoggers: [String: Logger]
     /// How long past `predictor.timeout` a worker may keep running a request before it is killed.
     static let stuckWorkerGrace = 5.0
 
@@ -25,7 +27,15 @@ public struct FrontResponder: HTTPResponder {
         self.registry = registry
         self.requestIDs = requestIDs
         self.logger = logger
+        self.apiLoggers = Dictionary(
+            uniqueKeysWithValues: registry.order.map { name in
+                var tagged = logger
+                tagged[metadataKey: "api"] = .string(name)
+                return (name, tagged)
+            })
     }
+
+    func logger(for api: String) -> Logger { apiLoggers[api] ?? logger }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.head.path ?? "/"
@@ -65,13 +75,11 @@ public struct FrontResponder: HTTPResponder {
         response.headers[.xRequestID] = idString
         if (200..<400).contains(response.status.code) { Self.addCORSHeaders(&response.headers) }
         let elapsed = ContinuousClock.now - started
-        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-        logger.info(
-            "request",
-            metadata: [
-                "request_id": .string(idString), "api": .string(api.name), "status": "\(response.status.code)",
-                "latency_ms": .string(String(format: "%.2f", milliseconds)),
-            ])
+        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let fraction = micros % 1000 / 10
+        logger(for: api.name).info(
+            "request request_id=\(idString) status=\(response.status.code) latency_ms=\(micros / 1000).\(fraction < 10 ? "0" : "")\(fraction)"
+        )
         return response
     }
 

@@ -38,7 +38,7 @@ public final class WorkerPool: Sendable {
 
     struct Slot {
         var process: Process?
-        var channel: (any Channel)?
+        var connection: WorkerConnection?
         var phase: Phase = .spawning
         var spawnedAt = ContinuousClock.now
         var backoff = RestartBackoff()
@@ -98,15 +98,11 @@ public final class WorkerPool: Sendable {
     /// Stops the workers: each finishes what it holds (and its `post_predict` calls) within the grace
     /// period, then is killed.
     public func shutdown() async {
-        let channels = state.withLock { state -> [any Channel] in
+        let connections = state.withLock { state -> [WorkerConnection] in
             state.stopping = true
-            return state.slots.values.compactMap(\.channel)
+            return state.slots.values.compactMap(\.connection)
         }
-        for channel in channels {
-            var buffer = channel.allocator.buffer(capacity: FrameCodec.headerSize)
-            FrameCodec.encode(Frame(kind: .shutdown), into: &buffer)
-            channel.writeAndFlush(buffer, promise: nil)
-        }
+        for connection in connections { connection.send(.shutdown) }
         let deadline = ContinuousClock.now + .seconds(configuration.shutdownGrace)
         while ContinuousClock.now < deadline, runningProcesses().count > 0 {
             try? await Task.sleep(for: .milliseconds(20))
@@ -162,7 +158,7 @@ public final class WorkerPool: Sendable {
         FrameCodec.encode(Frame(kind: .request, requestID: id, meta: metaBuffer, body: body), into: &frame)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let outcome = state.withLock { state -> Result<(any Channel)?, DispatchError> in
+                let outcome = state.withLock { state -> Result<WorkerConnection?, DispatchError> in
                     if state.stopping { return .failure(.shuttingDown) }
                     switch state.machine.submit(id) {
                     case .rejected(let limit):
@@ -172,12 +168,12 @@ public final class WorkerPool: Sendable {
                         return .success(nil)
                     case .send(let assignment):
                         state.pending[id] = Pending(continuation: continuation, frame: frame)
-                        return .success(state.slots[assignment.worker]?.channel)
+                        return .success(state.slots[assignment.worker]?.connection)
                     }
                 }
                 switch outcome {
                 case .failure(let error): continuation.resume(throwing: error)
-                case .success(let channel): channel?.writeAndFlush(frame, promise: nil)
+                case .success(let connection): connection?.send(frame)
                 }
             }
         } onCancel: {
@@ -192,12 +188,12 @@ public final class WorkerPool: Sendable {
     /// killed (and respawned), so hung native code cannot hold a slot forever.
     public func cancel(_ id: RequestID, killAfter grace: Double? = nil) {
         let (pending, notify, next, running) = state.withLock {
-            state -> (Pending?, (any Channel)?, [DispatchStateMachine.Assignment], WorkerID?) in
+            state -> (Pending?, WorkerConnection?, [DispatchStateMachine.Assignment], WorkerID?) in
             switch state.machine.cancel(id) {
             case .removedFromQueue:
                 return (state.pending.removeValue(forKey: id), nil, [], nil)
             case .cancelOnWorker(let worker, let next):
-                return (state.pending.removeValue(forKey: id), state.slots[worker]?.channel, next, nil)
+                return (state.pending.removeValue(forKey: id), state.slots[worker]?.connection, next, nil)
             case .running(let worker):
                 return (state.pending.removeValue(forKey: id), nil, [], worker)
             case .unknown:
@@ -205,11 +201,7 @@ public final class WorkerPool: Sendable {
             }
         }
         pending?.continuation.resume(throwing: CancellationError())
-        if let notify {
-            var buffer = notify.allocator.buffer(capacity: FrameCodec.headerSize)
-            FrameCodec.encode(Frame(kind: .cancel, requestID: id), into: &buffer)
-            notify.writeAndFlush(buffer, promise: nil)
-        }
+        notify?.send(.cancel, requestID: id)
         send(next)
         if let running, let grace { killIfStillRunning(id, on: running, after: grace) }
     }
@@ -234,14 +226,14 @@ public final class WorkerPool: Sendable {
     private func send(_ assignments: [DispatchStateMachine.Assignment]) {
         guard !assignments.isEmpty else { return }
         let writes = state.withLock { state in
-            assignments.compactMap { assignment -> ((any Channel), ByteBuffer)? in
-                guard let channel = state.slots[assignment.worker]?.channel,
+            assignments.compactMap { assignment -> (WorkerConnection, ByteBuffer)? in
+                guard let connection = state.slots[assignment.worker]?.connection,
                     let frame = state.pending[assignment.request]?.frame
                 else { return nil }
-                return (channel, frame)
+                return (connection, frame)
             }
         }
-        for (channel, frame) in writes { channel.writeAndFlush(frame, promise: nil) }
+        for (connection, frame) in writes { connection.send(frame) }
     }
 
     // MARK: Worker events (called on the worker connection's event loop)
@@ -251,28 +243,22 @@ public final class WorkerPool: Sendable {
             guard var slot = state.slots[worker], slot.phase == .spawning,
                 slot.process?.processIdentifier == pid
             else { return (false, nil) }
-            slot.channel = channel
+            slot.connection = WorkerConnection(channel: channel)
             slot.phase = .connected
             state.slots[worker] = slot
             return (true, state.modelsJSON)
         }
-        if accepted, let models { Self.sendModels(models, on: channel) }
+        if accepted, let models { state.withLock { $0.slots[worker]?.connection }?.send(.models, meta: ByteBuffer(string: models)) }
         return accepted
     }
 
     /// Tells every worker (and every worker that connects later) which model versions exist now.
     public func updateModels(_ json: String) {
-        let channels = state.withLock { state in
+        let connections = state.withLock { state in
             state.modelsJSON = json
-            return state.slots.values.compactMap(\.channel)
+            return state.slots.values.compactMap(\.connection)
         }
-        for channel in channels { Self.sendModels(json, on: channel) }
-    }
-
-    private static func sendModels(_ json: String, on channel: any Channel) {
-        var buffer = channel.allocator.buffer(capacity: FrameCodec.headerSize + json.utf8.count)
-        FrameCodec.encode(Frame(kind: .models, meta: ByteBuffer(string: json)), into: &buffer)
-        channel.writeAndFlush(buffer, promise: nil)
+        for connection in connections { connection.send(.models, meta: ByteBuffer(string: json)) }
     }
 
     func workerReady(_ worker: WorkerID) {
@@ -323,7 +309,7 @@ public final class WorkerPool: Sendable {
         let (loss, failed) = state.withLock {
             state -> (DispatchStateMachine.WorkerLoss, [Pending]) in
             if state.slots[worker]?.phase != .exited { state.slots[worker]?.phase = .spawning }
-            state.slots[worker]?.channel = nil
+            state.slots[worker]?.connection = nil
             let loss = state.machine.workerLost(worker)
             return (loss, loss.failed.compactMap { state.pending.removeValue(forKey: $0) })
         }

@@ -23,7 +23,7 @@ public struct WorkerPoolConfiguration: Sendable {
 
     public init(
         apiName: String, pythonExecutable: String, projectDirectory: String, environment: [String: String],
-        workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int = 8,
+        workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int = 32,
         admissionLimit: Int? = nil, shutdownGrace: Double = 30
     ) {
         self.apiName = apiName

@@ -2,10 +2,22 @@ import ArgumentParser
 import CortexApp
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Server
 
-/// The `cortex` command line.
+/// Process entry: sizes SwiftNIO's event loops to the CPUs this process may run on, and makes them
+/// Swift Concurrency's global executor, so request handling never hops between thread pools.
 @main
+enum Entry {
+    static func main() async {
+        NIOSingletons.groupLoopCountSuggestion = CPUAffinity.usableCores
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await Cortex.main()
+    }
+}
+
+/// The `cortex` command line.
 struct Cortex: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve Cortex predictors (cortex.yaml + predictor.py) as HTTP APIs.",
@@ -50,6 +62,7 @@ struct Serve: AsyncParsableCommand {
                 readLimits: .init(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout))
             try await ServeRunner.run(options, logger: logger)
         } catch {
+            LogWriter.standardError.flush()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
@@ -71,5 +84,19 @@ struct Validate: ParsableCommand {
             FileHandle.standardError.write(Data((problems.description + "\n").utf8))
             throw ExitCode.failure
         }
+    }
+}
+
+/// How many CPUs the affinity mask allows (`taskset`, cgroup cpusets), at least 1.
+enum CPUAffinity {
+    static var usableCores: Int {
+        // /proc/self/status has "Cpus_allowed:\tff,ffffffff": a hex mask of the CPUs we may use.
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        else { return ProcessInfo.processInfo.activeProcessorCount }
+        let count = line.dropFirst("Cpus_allowed:".count).reduce(0) { count, character in
+            count + (character.hexDigitValue?.nonzeroBitCount ?? 0)
+        }
+        return max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
     }
 }

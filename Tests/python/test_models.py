@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from worker_harness import P, VECTORS, models_meta, rss_kib, send_models, start_with_models
+from worker_harness import P, rss_kib, send_models, start_with_models
 
 PY = """
 import os, time
@@ -180,6 +180,37 @@ def test_python_models_contract_failures(front, source, needle):
     assert kind == P.FAILED
     assert needle in json.loads(meta)["error"]
     assert w.wait_exit() == 1
+
+
+def test_no_caching_loads_every_version_in_the_background_latest_first(front, tmp_path):
+    table = {"_cortex_default": {str(i): version_dir(tmp_path, "m", i, f"v{i}", delay=0.1) for i in (1, 2, 3)}}
+    w = start_with_models(front, PY, table)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "loaded model version 1 in" not in w.stderr:
+        time.sleep(0.05)
+    loading = [line.split()[3] for line in w.stderr.splitlines() if line.startswith("loading model version")]
+    assert loading == ["3", "2", "1"], w.stderr
+    r = text(w, "how=kw&v=1")
+    assert r.body == b"v1"
+    assert w.stderr.count("loading model version") == 3  # nothing loaded twice
+    assert w.shutdown() == 0
+
+
+def test_concurrent_requests_load_once_and_loaded_models_never_wait(front, tmp_path):
+    table = {"_cortex_default": {"1": version_dir(tmp_path, "m", 1, "one", delay=1.0),
+                                 "2": version_dir(tmp_path, "m", 2, "two")}}
+    w = start_with_models(front, PY, table, cache_size=2, threads=4)
+    assert text(w, "how=kw&v=2").body == b"two"
+    slow = [w.send_request(b"", kind=P.PAYLOAD_BYTES, query="how=kw&v=1") for _ in range(3)]
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    fast = w.wait_response(w.send_request(b"", kind=P.PAYLOAD_BYTES, query="how=kw&v=2"))
+    assert fast.body == b"two" and time.monotonic() - t0 < 0.5
+    for rid in slow:
+        r = w.wait_response(rid)
+        assert (r.status, r.body) == (200, b"one")
+    assert w.stderr.count("loading model version 1") == 1
+    assert w.shutdown() == 0
 
 
 def test_live_swap_new_version_without_failed_requests(front, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker_harness import P, start_with_models
+from worker_harness import start_with_models
 
 tf = pytest.importorskip("tensorflow")
 
@@ -78,8 +78,8 @@ def test_tensorflow_outputs_and_signature_keys(front, saved):
             def predict(self, payload, query_params):
                 return self.client.predict(payload, query_params["m"], query_params.get("v", "latest"))
     """, {"iris": {"1": saved["iris"]}, "two": {"1": saved["two"]}, "other": {"1": saved["two"]},
-          "pred": {"1": saved["pred"]}},
-        mode="multi", predictor_type="tensorflow",
+          "pred": {"1": saved["pred"]}, "fromdir": {"1": saved["two"]}},
+        mode="multi", predictor_type="tensorflow", default_signature_key="other",
         signature_keys={"iris": None, "two": None, "other": "other", "pred": None})
     batch = {"sepal_length": [5.0, 6.0], "sepal_width": [3.0, 3.0], "petal_length": [1.0, 5.5],
              "petal_width": [0.2, 2.0]}
@@ -91,6 +91,9 @@ def test_tensorflow_outputs_and_signature_keys(front, saved):
     # a configured signature key; int64 inputs from JSON ints
     r = w.json({"x": [[1, 2], [3, 4]]}, query="m=other")
     assert r.json() == {"y": ["2", "4", "6", "8"], "ok": [True]}
+    # a model found in models.dir (not in signature_keys) gets default_signature_key
+    r = w.json({"x": [[-1, 0]]}, query="m=fromdir")
+    assert r.json() == {"y": ["-2", "0"], "ok": [False]}
     # several signatures, none configured, one named "predict": that one
     r = w.json(batch, query="m=pred")
     assert r.json()["class_ids"] == ["0", "2"]
@@ -98,11 +101,16 @@ def test_tensorflow_outputs_and_signature_keys(front, saved):
     r = w.json({"x": [[1, 2]]}, query="m=two")
     assert r.status == 500
     err = r.json()["error"]
-    assert err.startswith("failed loading model two version 1:") and "'serving_default', 'other'" in err \
-        or "'other', 'serving_default'" in err, err
+    assert err.startswith("failed loading model two version 1:"), err
+    assert "'serving_default', 'other'" in err or "'other', 'serving_default'" in err, err
+    assert "several signatures" in err
     # missing input, not a dict
-    r = w.json({"sepal_length": [1.0]}, query="m=iris")
-    assert r.status == 500 and "missing key 'sepal_width'" in r.body.decode()
+    r = w.json({"sepal_length": [1.0], "petal_width": [1.0]}, query="m=iris")
+    assert r.status == 500 and "missing keys " in r.body.decode()
+    assert "'sepal_width'" in r.body.decode() and "'petal_length'" in r.body.decode()
+    assert "'petal_width'" not in r.body.decode()
+    r = w.json({"sepal_length": 1.0, "sepal_width": 1.0, "petal_length": 1.0}, query="m=iris")
+    assert r.status == 500 and "missing key 'petal_width' for model 'iris'" in r.body.decode()
     r = w.json([1, 2], query="m=iris")
     assert r.status == 500 and "model_input must be a dictionary" in r.body.decode()
     r = w.json(batch, query="m=iris&v=2")

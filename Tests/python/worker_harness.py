@@ -210,9 +210,9 @@ def send_models(w, table) -> None:
 
 
 def start_with_models(front, source, table, *, mode="single", cache_size=None, signature_keys=None,
-                      predictor_type="python", **kw):
+                      default_signature_key=None, predictor_type="python", **kw):
     """A worker of an API with models: HELLO, then the first MODELS frame, then READY."""
-    models = {"mode": mode, "cache_size": cache_size,
+    models = {"mode": mode, "cache_size": cache_size, "default_signature_key": default_signature_key,
               "signature_keys": signature_keys if signature_keys is not None else {n: None for n in table}}
     w = front(source, predictor_type=predictor_type, wait=False, spec={"models": models}, **kw)
     send_models(w, table)

@@ -270,9 +270,11 @@ def load_run(name, logfile, rawfile):
         run_wrk(port, target.path, max(CONCURRENCIES), WARMUP)  # warm-up, discarded
         for c in CONCURRENCIES:
             before = tree_cpu(proc.pid)
+            core0 = cpu_stat(SERVER_CPU)
             t0 = time.perf_counter()
             text, summary = run_wrk(port, target.path, c, DURATION)
             elapsed = time.perf_counter() - t0
+            core1 = cpu_stat(SERVER_CPU)
             after = tree_cpu(proc.pid)
             with open(rawfile, "a") as raw:
                 raw.write(f"===== {name} c={c}\n{text}\n")
@@ -285,6 +287,7 @@ def load_run(name, logfile, rawfile):
                     "user_s": round(u1 - u0, 2), "sys_s": round(s1 - s0, 2),
                     "core_share": round((u1 - u0 + s1 - s0) / elapsed, 3)}
             total_cpu = sum(v["user_s"] + v["sys_s"] for v in cpu.values())
+            core_busy = (core1[0] - core0[0]) / max(core1[1] - core0[1], 1)
             run = {
                 "connections": c,
                 "requests": summary["requests"],
@@ -297,11 +300,16 @@ def load_run(name, logfile, rawfile):
                 "socket_errors": {k: v for k, v in errors.items() if k != "status"},
                 "server_cpu": cpu,
                 "server_cpu_us_per_request": round(total_cpu / max(summary["requests"], 1) * 1e6, 1),
+                # how busy the server's core was, and how much of that was not the server's processes
+                # (other work on the machine, or softirq time charged to no process)
+                "server_core_busy": round(core_busy, 3),
+                "server_core_other": round(core_busy - total_cpu / elapsed, 3),
             }
             result["runs"][str(c)] = run
             log(f"  {name:13} c={c:<3} {run['rps']:>9.0f} req/s  p50 {run['p50_ms']:7.2f} ms  "
                 f"p99 {run['p99_ms']:7.2f} ms  non-2xx {run['non_2xx_3xx']}  "
-                f"errors {sum(run['socket_errors'].values())}  cpu/req {run['server_cpu_us_per_request']} us")
+                f"errors {sum(run['socket_errors'].values())}  cpu/req {run['server_cpu_us_per_request']} us  "
+                f"core{SERVER_CPU} busy {run['server_core_busy']:.0%} (other {run['server_core_other']:.0%})")
         result.update(sampler.finish())
     finally:
         stop(proc)
@@ -328,8 +336,31 @@ def versions():
             capture_output=True, text=True).stdout.strip()
     except OSError:
         pass
+    try:
+        info["cortex_bin_built"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(os.path.getmtime(CORTEX_BIN)))
+    except OSError:
+        pass
     info["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0:1]
     return info
+
+
+def cpu_stat(cpu):
+    """(busy, total) jiffies of one core from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                values = [int(x) for x in line.split()[1:]]
+                return sum(values) - values[3] - values[4], sum(values)
+    return 0, 1
+
+
+def wait_quiet(limit_s=float(os.environ.get("QUIET_WAIT", "60")), threshold=10.0):
+    """Waits (up to limit_s) for a second in which the machine is under threshold% busy."""
+    start = time.perf_counter()
+    while True:
+        busy = busy_percent(1.0)
+        if busy < threshold or time.perf_counter() - start > limit_s:
+            return busy
 
 
 def busy_percent(seconds=2.0):
@@ -346,13 +377,15 @@ def busy_percent(seconds=2.0):
 
 def fmt_table(results):
     lines = []
-    head = f"{'server':13} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
+    head = (f"{'server':13} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
+            f" {'core busy':>9} {'(other)':>8}")
     lines.append(head)
     lines.append("-" * len(head))
     for name, r in results["servers"].items():
         for c, run in r["load"]["runs"].items():
             lines.append(f"{name:13} {c:>5} {run['rps']:>10.0f} {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} "
-                         f"{run['non_2xx_3xx']:>8} {run['server_cpu_us_per_request']:>10}")
+                         f"{run['non_2xx_3xx']:>8} {run['server_cpu_us_per_request']:>10} {run['server_core_busy']:>9.0%} "
+                         f"{run['server_core_other']:>8.0%}")
     lines.append("")
     lines.append(f"{'server':13} {'peak RSS MiB (ΣVmHWM)':>22} {'cold start s (median)':>22}  cold runs")
     for name, r in results["servers"].items():
@@ -396,8 +429,12 @@ def main():
         log(f"  first start: {primed:.3f} s")
         runs = []
         for i in range(COLD_RUNS):
+            wait_quiet(limit_s=10)
             runs.append(cold_start(name, logfile))
             log(f"  cold start {i + 1}: {runs[-1]:.3f} s")
+        quiet = wait_quiet()
+        if quiet >= 10:
+            log(f"WARNING: machine still {quiet}% busy; measuring anyway")
         log(f"== {name}: load (wrk -t1, {DURATION} per concurrency, after a {WARMUP} warm-up at c={max(CONCURRENCIES)})")
         load = load_run(name, logfile, rawfile)
         results["servers"][name] = {

@@ -49,9 +49,6 @@ class ModelNotFoundError(ModelError, LookupError):
     """The model name or version does not exist (404)."""
     status = 404
 
-    def __str__(self) -> str:  # LookupError subclasses like KeyError would quote the message
-        return self.message
-
 
 class InvalidModelRequestError(ModelError, ValueError):
     """model_name / model_version is missing or malformed (400)."""
@@ -159,8 +156,9 @@ class Registry:
         self.load_fn = load_fn
         self.load_unavailable = "the model cannot be loaded yet"
         self._summarize = summarize or (lambda e: f"{type(e).__name__}: {e}")
-        self.table: dict = {}  # name -> {version: (path, stamp)}, replaced whole
-        self.sorted_versions: dict = {}  # name -> [versions ascending]
+        # (table, sorted versions): name -> {version: (path, stamp)}, name -> [versions ascending];
+        # replaced whole by update(), read as one snapshot
+        self._state = ({}, {})
         self.loaded: dict = {}  # (name, version) -> _Loaded
         self.failed: dict = {}  # (name, version) -> (stamp, message)
         self._key_locks: dict = {}
@@ -171,7 +169,6 @@ class Registry:
         self._graveyard: list = []
         self._started = False
         self._thread = None
-        self.received = threading.Event()  # set by the first update
 
     # ---------------------------------------------------------------- naming / logs
 
@@ -191,8 +188,7 @@ class Registry:
         """Swap in a new table (the reader thread calls this: it never loads or frees anything)."""
         sorted_versions = {n: sorted(vs, key=_version_key) for n, vs in table.items()}
         with self._lock:
-            self.table = table
-            self.sorted_versions = sorted_versions
+            self._state = (table, sorted_versions)
             dropped = []
             for key in list(self.loaded):
                 entry = table.get(key[0], {}).get(key[1])
@@ -225,7 +221,6 @@ class Registry:
             self._jobs.extend(wanted)
             self._jobs_cv.notify()
         del dropped
-        self.received.set()
 
     def start(self) -> None:
         """Start the background loader (after READY)."""
@@ -259,19 +254,19 @@ class Registry:
             del grave
             gc.collect()
 
-    def idle(self) -> bool:
-        """True when no background job is queued (tests / diagnostics)."""
-        with self._jobs_cv:
-            return not self._jobs
-
     # ---------------------------------------------------------------- resolving
 
+    @property
+    def table(self) -> dict:
+        return self._state[0]
+
     def names(self) -> list:
-        return list(self.table)
+        return list(self._state[0])
 
     def resolve(self, model_name=None, model_version="latest"):
-        """-> (name, version string, pending_ok) or raises a ModelError."""
-        table = self.table
+        """-> (name, version string, whether it was asked as "latest", versions of that model
+        ascending) or raises a ModelError."""
+        table, sorted_versions = self._state
         if self.mode == "single":
             if not table:
                 raise ModelNotFoundError("the model is not available")
@@ -287,12 +282,12 @@ class Registry:
                 raise ModelNotFoundError(
                     f"model {model_name!r} not found; available models: {', '.join(table) or 'none'}")
             name = model_name
-        versions = self.sorted_versions.get(name) or []
+        versions = sorted_versions.get(name) or []
         if model_version is None or (isinstance(model_version, str) and model_version.strip() == "latest"):
             if not versions:
                 what = "the model has" if self.mode == "single" else f"model {name!r} has"
                 raise ModelNotFoundError(f"{what} no versions available")
-            return name, versions[-1], True
+            return name, versions[-1], True, versions
         version = None
         if isinstance(model_version, str):
             s = model_version.strip()
@@ -312,12 +307,12 @@ class Registry:
             what = "the model has" if self.mode == "single" else f"model {name!r} has"
             raise ModelNotFoundError(
                 f"{what} no version {version!r}; available versions: {', '.join(versions) or 'none'}")
-        return name, version, False
+        return name, version, False, versions
 
     # ---------------------------------------------------------------- getting
 
     def get(self, model_name=None, model_version="latest"):
-        name, version, is_latest = self.resolve(model_name, model_version)
+        name, version, is_latest, versions = self.resolve(model_name, model_version)
         key = (name, version)
         cur = self.loaded.get(key)
         if cur is not None:
@@ -325,7 +320,6 @@ class Registry:
             return cur.obj
         if is_latest and self.eager:
             # a newer version still loading (or broken): keep serving the newest loaded one
-            versions = self.sorted_versions.get(name) or []
             for v in reversed(versions[:-1]):
                 older = self.loaded.get((name, v))
                 if older is not None:
@@ -470,8 +464,9 @@ def load_onnx(path: str, name: str = "", version: str = ""):
             raise ValueError(f"expected exactly one .onnx file in {path}, found "
                              f"{', '.join(found) if found else 'none'}")
         model_file = os.path.join(path, found[0])
-    providers = [p for p in rt.get_available_providers() if p == "CPUExecutionProvider"] or None
-    session = rt.InferenceSession(model_file, providers=providers) if providers else rt.InferenceSession(model_file)
+    # every local provider, in onnxruntime's order of preference (CUDA first on a GPU build)
+    providers = [p for p in rt.get_available_providers() if p != "AzureExecutionProvider"]
+    session = rt.InferenceSession(model_file, providers=providers or None)
     signatures = session.get_inputs()
     input_signatures = {}
     for meta in signatures:
@@ -588,10 +583,16 @@ def choose_signature(keys, configured, label: str) -> str:
                      f"{', '.join(repr(k) for k in keys)}; set signature_key to one of them")
 
 
+_tf = None
+
+
 def _import_tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    import tensorflow as tf
-    return tf
+    global _tf
+    if _tf is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO lines would flood the API's log
+        import tensorflow as tf
+        _tf = tf
+    return _tf
 
 
 def load_tensorflow(path: str, signature_key=None, label: str = "the model") -> TFModel:
@@ -690,10 +691,12 @@ class TensorFlowClient:
             raise ValueError(f"model_input must be a dictionary with keys "
                              f"{', '.join(repr(k) for k in model.inputs)} for {label}")
         tf = _import_tf()
+        missing = [k for k in model.inputs if k not in model_input]
+        if missing:
+            keys = ", ".join(repr(k) for k in missing)
+            raise ValueError(f"missing key{'s' if len(missing) > 1 else ''} {keys} for {label}")
         tensors = {}
         for key, spec in model.inputs.items():
-            if key not in model_input:
-                raise ValueError(f"missing key {key!r} for {label}")
             tensors[key] = _tf_tensor(tf, model_input[key], spec, key, label)
         result = model.fn(**tensors)
         if not isinstance(result, dict):
@@ -727,6 +730,17 @@ class ModelsSpec:
         if not isinstance(keys, dict):
             raise ValueError("spec models.signature_keys must be an object")
         self.signature_keys = keys
+        default = obj.get("default_signature_key")
+        if default is not None and not isinstance(default, str):
+            raise ValueError("spec models.default_signature_key must be null or a string")
+        self.default_signature_key = default
+
+    def signature_key(self, name: str):
+        """The configured TF signature key of a model (None: choose as Cortex did). Models found in
+        `models.dir` are not in signature_keys: they get models.signature_key (default_signature_key)."""
+        if name in self.signature_keys:
+            return self.signature_keys[name]
+        return self.default_signature_key
 
 
 def make_registry(predictor_type: str, models: ModelsSpec, summarize=None) -> Registry:
@@ -734,10 +748,8 @@ def make_registry(predictor_type: str, models: ModelsSpec, summarize=None) -> Re
     if predictor_type == "onnx":
         reg.load_fn = load_onnx
     elif predictor_type == "tensorflow":
-        keys = models.signature_keys
-
         def load_tf(path, name, version):
-            return load_tensorflow(path, keys.get(name), reg.label(name, version))
+            return load_tensorflow(path, models.signature_key(name), reg.label(name, version))
         reg.load_fn = load_tf
     else:
         reg.load_unavailable = "the predictor's constructor has not returned yet (load_model is not available)"

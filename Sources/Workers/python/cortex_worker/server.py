@@ -466,7 +466,7 @@ class Worker:
         status = int(getattr(e, "status", 500))
         if not 100 <= status <= 999:
             status = 500
-        msg = e.message if hasattr(e, "message") else str(e)
+        msg = e.message
         if status >= 500:
             _write_stderr(f"{rid:016x} {msg}\n")
         body = _json_dumps({"error": msg}).encode()
@@ -840,15 +840,11 @@ def main(argv=None) -> int:
         registry = None
         reader = None
         pending = []
-        before = None
         if spec.models is not None:
             from .models import make_registry
             registry = make_registry(spec.predictor_type, spec.models, lambda e: summarize(e, user))
             reader = Reader(sock)
-
-            def before():
-                _wait_for_models(reader, registry, pending)
-        loaded = load(spec, registry, before)
+        loaded = load(spec, registry, None if registry is None else lambda: _wait_for_models(reader, registry, pending))
         worker = Worker(sock, spec, loaded, user, registry, reader, pending)
     except _Leave:
         _exit(0)

@@ -1,0 +1,30 @@
+import NIOCore
+import WorkerProtocol
+import Synchronization
+
+/// The socket to one worker. Frames written in the same event-loop tick go out in one flush (one
+/// `writev`), so a burst of requests costs the front — and the worker — one syscall, not one each.
+final class WorkerConnection: Sendable {
+    let channel: any Channel
+    private let flushPending = Atomic<Bool>(false)
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func send(_ frame: ByteBuffer) {
+        channel.write(frame, promise: nil)
+        guard !flushPending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        channel.eventLoop.execute {
+            self.flushPending.store(false, ordering: .releasing)
+            self.channel.flush()
+        }
+    }
+
+    /// Encodes and sends a frame without metadata or body.
+    func send(_ kind: FrameKind, requestID: UInt64 = 0, meta: ByteBuffer = ByteBuffer()) {
+        var buffer = channel.allocator.buffer(capacity: FrameCodec.headerSize + meta.readableBytes)
+        FrameCodec.encode(Frame(kind: kind, requestID: requestID, meta: meta), into: &buffer)
+        send(buffer)
+    }
+}
