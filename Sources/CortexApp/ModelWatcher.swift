@@ -104,6 +104,22 @@ struct ModelWatcher: Sendable {
         return ModelCatalog(models: models.sorted { $0.name < $1.name })
     }
 
+    /// Problems with the layouts of local model folders (S3 sources are checked when served).
+    func localLayoutProblems() -> [String] {
+        sources.filter { !$0.isS3 }.compactMap { source -> String? in
+            do throws(ModelLayoutError) {
+                if source.name != nil {
+                    _ = try ModelLayout.versions(of: source.localDirectory, format: format)
+                } else {
+                    _ = try ModelLayout.models(inDirectory: source.localDirectory, format: format)
+                }
+                return nil
+            } catch {
+                return "api \(api.name): \(source.field): \(source.location): \(error.message)"
+            }
+        }
+    }
+
     /// Polls every `model_poll_interval` until cancelled, calling `changed` with each new catalog.
     func watch(from initial: ModelCatalog, changed: @Sendable (ModelCatalog) -> Void) async {
         var current = initial

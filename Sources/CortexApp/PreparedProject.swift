@@ -1,6 +1,7 @@
 import CortexConfig
 import CortexProject
 import Foundation
+import Logging
 
 /// A config file and its project directory, validated against each other: what `cortex validate`
 /// checks and what `cortex serve` starts from.
@@ -59,6 +60,9 @@ public struct PreparedProject: Sendable {
                         + (exists
                             ? "\(api.predictor.path) is excluded from the project (hidden, ignored by .cortexignore, or a bytecode file)"
                             : "file \(api.predictor.path) does not exist in \(root)"))
+            }
+            if let watcher = ModelWatcher(api: api, projectRoot: root, cacheRoot: "", python: "", logger: Logger(label: "validate")) {
+                problems += watcher.localLayoutProblems().map { "\(display): \($0)" }
             }
             if let pythonPath = api.predictor.pythonPath, !files.contains(where: { $0.hasPrefix(pythonPath) }) {
                 problems.append(
