@@ -59,7 +59,8 @@ struct ModelWatcher: Sendable {
 
     static func usesS3(_ api: APISpec) -> Bool {
         let predictor = api.predictor
-        let locations = [predictor.modelPath, predictor.models?.dir].compactMap { $0 }
+        let locations =
+            [predictor.modelPath, predictor.models?.dir].compactMap { $0 }
             + (predictor.models?.paths.map(\.modelPath) ?? [])
         return locations.contains { $0.hasPrefix("s3://") }
     }
@@ -91,7 +92,8 @@ struct ModelWatcher: Sendable {
             do {
                 if let name = source.name {
                     models.append(
-                        ModelEntry(name: name, versions: try ModelLayout.versions(of: source.localDirectory, format: format)))
+                        ModelEntry(
+                            name: name, versions: try ModelLayout.versions(of: source.localDirectory, format: format)))
                 } else {
                     models += try ModelLayout.models(inDirectory: source.localDirectory, format: format)
                 }
@@ -134,7 +136,8 @@ struct ModelWatcher: Sendable {
                 changed(next)
             } catch {
                 logger.warning(
-                    "model check failed, keeping the versions served now: \(error)", metadata: ["api": .string(api.name)])
+                    "model check failed, keeping the versions served now: \(error)",
+                    metadata: ["api": .string(api.name)])
             }
         }
     }
@@ -149,7 +152,9 @@ struct ModelWatcher: Sendable {
     private func sync(_ source: Source) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-m", "cortex_worker.s3sync", "--source", source.location, "--dest", source.localDirectory]
+        process.arguments = [
+            "-m", "cortex_worker.s3sync", "--source", source.location, "--dest", source.localDirectory,
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONPATH"] = WorkerRuntime.pythonPath
         process.environment = environment

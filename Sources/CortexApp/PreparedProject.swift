@@ -61,7 +61,9 @@ public struct PreparedProject: Sendable {
                             ? "\(api.predictor.path) is excluded from the project (hidden, ignored by .cortexignore, or a bytecode file)"
                             : "file \(api.predictor.path) does not exist in \(root)"))
             }
-            if let watcher = ModelWatcher(api: api, projectRoot: root, cacheRoot: "", python: "", logger: Logger(label: "validate")) {
+            if let watcher = ModelWatcher(
+                api: api, projectRoot: root, cacheRoot: "", python: "", logger: Logger(label: "validate"))
+            {
                 problems += watcher.localLayoutProblems().map { "\(display): \($0)" }
             }
             if let pythonPath = api.predictor.pythonPath, !files.contains(where: { $0.hasPrefix(pythonPath) }) {

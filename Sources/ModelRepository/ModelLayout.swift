@@ -33,7 +33,8 @@ public enum ModelLayout {
     }
 
     /// `predictor.models.dir`: each direct child folder is a model named after it.
-    public static func models(inDirectory directory: String, format: ModelFormat) throws(ModelLayoutError) -> [ModelEntry]
+    public static func models(inDirectory directory: String, format: ModelFormat) throws(ModelLayoutError)
+        -> [ModelEntry]
     {
         var entries: [ModelEntry] = []
         for name in try visibleChildren(of: directory).sorted() where isDirectory("\(directory)/\(name)") {

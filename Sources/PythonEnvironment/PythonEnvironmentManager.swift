@@ -30,7 +30,8 @@ public struct PythonEnvironmentManager: Sendable {
     public init(cacheRoot: String? = nil, basePython: String? = nil, logger: Logger) {
         let environment = ProcessInfo.processInfo.environment
         self.cacheRoot = cacheRoot ?? Self.defaultCacheRoot(environment)
-        self.basePython = basePython ?? environment["CORTEX_PYTHON"] ?? Self.findOnPath("python3", environment) ?? "/usr/bin/python3"
+        self.basePython =
+            basePython ?? environment["CORTEX_PYTHON"] ?? Self.findOnPath("python3", environment) ?? "/usr/bin/python3"
         self.logger = logger
     }
 
@@ -75,7 +76,8 @@ public struct PythonEnvironmentManager: Sendable {
         logger.notice("building the Python environment for \(label) (first start with these requirements)")
         let uv = try await bootstrapUV()
         try? FileManager.default.removeItem(atPath: environment.directory)
-        try await run(uv, ["venv", "--quiet", "--python", basePython, environment.directory], step: "create the virtualenv")
+        try await run(
+            uv, ["venv", "--quiet", "--python", basePython, environment.directory], step: "create the virtualenv")
         let requirementsFile = environment.directory + "/cortex-requirements.txt"
         let combined = runtimeRequirements + "\n" + projectRequirements + "\n"
         do {
@@ -106,7 +108,8 @@ public struct PythonEnvironmentManager: Sendable {
         try? FileManager.default.removeItem(atPath: tools)
         try await run(basePython, ["-m", "venv", tools], step: "create the installer's virtualenv")
         try await run(
-            tools + "/bin/python", ["-m", "pip", "install", "--disable-pip-version-check", "--quiet", Self.uvRequirement],
+            tools + "/bin/python",
+            ["-m", "pip", "install", "--disable-pip-version-check", "--quiet", Self.uvRequirement],
             step: "install \(Self.uvRequirement)")
         return uv
     }
@@ -157,7 +160,8 @@ public struct PythonEnvironmentManager: Sendable {
         if let rest = try? pipe.fileHandleForReading.readToEnd() { _ = collected.append(rest) }
         guard status == 0 else {
             throw PythonEnvironmentError(
-                message: "cannot \(step): `\(([executable] + arguments).joined(separator: " "))` exited with status \(status)",
+                message:
+                    "cannot \(step): `\(([executable] + arguments).joined(separator: " "))` exited with status \(status)",
                 output: collected.text)
         }
     }

@@ -155,7 +155,9 @@ public struct DispatchStateMachine: Sendable {
     private func leastLoadedWorkerWithRoom() -> WorkerID? {
         var best: (id: WorkerID, load: Int)?
         for (id, worker) in workers where worker.assigned.count < worker.capacity {
-            if best == nil || worker.assigned.count < best!.load || (worker.assigned.count == best!.load && id < best!.id) {
+            if best == nil || worker.assigned.count < best!.load
+                || (worker.assigned.count == best!.load && id < best!.id)
+            {
                 best = (id, worker.assigned.count)
             }
         }

@@ -56,7 +56,7 @@ public final class APIRegistry: Sendable {
 
     /// Set when a graceful shutdown begins: `/readyz` answers 503 from then on.
     public var isDraining: Bool {
-        get { draining.load(ordering: .relaxed) }
+        draining.load(ordering: .relaxed)
     }
 
     public func beginDraining() { draining.store(true, ordering: .relaxed) }

@@ -4,8 +4,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import Workers
 import WorkerProtocol
+import Workers
 
 /// Answers every HTTP request of the front: routing, body parsing, dispatch to the workers, and
 /// turning worker responses into HTTP responses.
@@ -238,7 +238,8 @@ public struct FrontResponder: HTTPResponder {
 
     /// A JSON error body `{"error": message}`.
     static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let encoded = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys]))
+        let encoded =
+            (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys]))
             .map { String(decoding: $0, as: UTF8.self) } ?? #"{"error": "error"}"#
         return json(status, encoded)
     }

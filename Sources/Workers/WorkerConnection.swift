@@ -1,6 +1,6 @@
 import NIOCore
-import WorkerProtocol
 import Synchronization
+import WorkerProtocol
 
 /// The socket to one worker. Frames written in the same event-loop tick go out in one flush (one
 /// `writev`), so a burst of requests costs the front — and the worker — one syscall, not one each.

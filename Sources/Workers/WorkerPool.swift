@@ -248,7 +248,9 @@ public final class WorkerPool: Sendable {
             state.slots[worker] = slot
             return (true, state.modelsJSON)
         }
-        if accepted, let models { state.withLock { $0.slots[worker]?.connection }?.send(.models, meta: ByteBuffer(string: models)) }
+        if accepted, let models {
+            state.withLock { $0.slots[worker]?.connection }?.send(.models, meta: ByteBuffer(string: models))
+        }
         return accepted
     }
 
@@ -318,7 +320,9 @@ public final class WorkerPool: Sendable {
                 "worker \(worker) lost: \(failed.count) running request(s) failed, \(loss.reassigned.count + loss.requeued) re-dispatched"
             )
         }
-        for request in failed { request.continuation.resume(throwing: DispatchError.workerDied(exitDescription: reason)) }
+        for request in failed {
+            request.continuation.resume(throwing: DispatchError.workerDied(exitDescription: reason))
+        }
         send(loss.reassigned)
     }
 

@@ -59,7 +59,8 @@ struct Serve: AsyncParsableCommand {
         do {
             let options = ServeOptions(
                 path: path, host: host, port: port, grace: grace,
-                readLimits: .init(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout))
+                readLimits: .init(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout)
+            )
             try await ServeRunner.run(options, logger: logger)
         } catch {
             LogWriter.standardError.flush()

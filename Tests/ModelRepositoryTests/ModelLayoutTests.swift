@@ -37,7 +37,10 @@ func makeTree(_ files: [String]) throws -> String {
     @Test func aStrayEntryInAVersionedFolderIsAnErrorNamingIt() throws {
         let root = try makeTree(["1/m.onnx", "latest/m.onnx"])
         defer { try? FileManager.default.removeItem(atPath: root) }
-        #expect(throws: ModelLayoutError("\(root)/latest: a versioned model folder may only hold integer-named version folders")) {
+        #expect(
+            throws: ModelLayoutError(
+                "\(root)/latest: a versioned model folder may only hold integer-named version folders")
+        ) {
             try ModelLayout.versions(of: root, format: .onnx)
         }
     }
@@ -46,7 +49,10 @@ func makeTree(_ files: [String]) throws -> String {
         (["a.onnx", "b.onnx"], ModelFormat.onnx, false),
         (["a.onnx", "notes.txt"], .onnx, false),
         (["a.onnx"], .onnx, true),
-        (["saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001"], .tensorflow, true),
+        (
+            ["saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001"], .tensorflow,
+            true
+        ),
         (["saved_model.pb", "variables/variables.index"], .tensorflow, false),
         (["model.pkl"], .python, true),
         (["sub/"], .python, true),

@@ -100,7 +100,8 @@ typealias Assignment = DispatchStateMachine.Assignment
                     next += 1
                 case 2:
                     if let request = live.randomElement(using: &generator) {
-                        if case .running = machine.cancel(request) {} else {
+                        if case .running = machine.cancel(request) {
+                        } else {
                             live.remove(request)
                             finished.insert(request)
                         }

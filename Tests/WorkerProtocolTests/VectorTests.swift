@@ -9,47 +9,49 @@ struct Vectors: Decodable {
     struct FrameVector: Decodable {
         var name: String
         var kind: UInt8
-        var request_id: String
-        var meta_hex: String
-        var body_hex: String
-        var frame_hex: String
+        var requestId: String
+        var metaHex: String
+        var bodyHex: String
+        var frameHex: String
     }
     struct Corrupt: Decodable {
         var name: String
         var hex: String
     }
     struct Part: Decodable {
-        var is_file: Int
+        var isFile: Int
         var name: String
         var filename: String
-        var content_type: String
+        var contentType: String
         var offset: UInt64
         var length: UInt64
     }
     struct Request: Decodable {
         var name: String
-        var payload_kind: UInt8
+        var payloadKind: UInt8
         var query: String
         var headers: [[String]]
         var parts: [Part]
-        var meta_hex: String
+        var metaHex: String
     }
     struct Response: Decodable {
         var name: String
         var status: UInt16
         var outcome: UInt8
         var headers: [[String]]
-        var meta_hex: String
+        var metaHex: String
     }
     var frames: [FrameVector]
-    var stream_hex: String
+    var streamHex: String
     var corrupt: [Corrupt]
     var requests: [Request]
     var responses: [Response]
 
     static let shared: Vectors = {
         let url = Bundle.module.url(forResource: "frames", withExtension: "json", subdirectory: "vectors")!
-        return try! JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try! decoder.decode(Vectors.self, from: Data(contentsOf: url))
     }()
 }
 
@@ -75,19 +77,19 @@ func fields(_ pairs: [[String]]) -> [HeaderField] { pairs.map { HeaderField($0[0
     func encodesAndDecodes(name: String) throws {
         let vector = Vectors.shared.frames.first { $0.name == name }!
         let frame = Frame(
-            kind: FrameKind(rawValue: vector.kind)!, requestID: UInt64(vector.request_id)!,
-            meta: buffer(hex: vector.meta_hex), body: buffer(hex: vector.body_hex))
+            kind: FrameKind(rawValue: vector.kind)!, requestID: UInt64(vector.requestId)!,
+            meta: buffer(hex: vector.metaHex), body: buffer(hex: vector.bodyHex))
         var encoded = ByteBuffer()
         FrameCodec.encode(frame, into: &encoded)
-        #expect(hex(encoded) == vector.frame_hex)
-        var wire = buffer(hex: vector.frame_hex)
+        #expect(hex(encoded) == vector.frameHex)
+        var wire = buffer(hex: vector.frameHex)
         let decoded = try FrameCodec.decode(from: &wire)
         #expect(decoded == frame)
         #expect(wire.readableBytes == 0)
     }
 
     @Test func decodesAStreamOfFramesAndWaitsForPartialOnes() throws {
-        let stream = buffer(hex: Vectors.shared.stream_hex)
+        let stream = buffer(hex: Vectors.shared.streamHex)
         // Feed the stream in every split position: frames come out whole and in order.
         for split in [1, 5, 16, 17, 40, stream.readableBytes - 1] {
             var pending = stream.getSlice(at: 0, length: split)!
@@ -122,17 +124,17 @@ func fields(_ pairs: [[String]]) -> [HeaderField] { pairs.map { HeaderField($0[0
     func requestMeta(name: String) throws {
         let vector = Vectors.shared.requests.first { $0.name == name }!
         let meta = RequestMeta(
-            payloadKind: PayloadKind(rawValue: vector.payload_kind)!, query: vector.query,
+            payloadKind: PayloadKind(rawValue: vector.payloadKind)!, query: vector.query,
             headers: fields(vector.headers),
             parts: vector.parts.map {
                 PartEntry(
-                    isFile: $0.is_file != 0, name: $0.name, filename: $0.filename, contentType: $0.content_type,
+                    isFile: $0.isFile != 0, name: $0.name, filename: $0.filename, contentType: $0.contentType,
                     offset: $0.offset, length: $0.length)
             })
         var encoded = ByteBuffer()
         meta.encode(into: &encoded)
-        #expect(hex(encoded) == vector.meta_hex)
-        #expect(try RequestMeta.decode(from: buffer(hex: vector.meta_hex)) == meta)
+        #expect(hex(encoded) == vector.metaHex)
+        #expect(try RequestMeta.decode(from: buffer(hex: vector.metaHex)) == meta)
     }
 
     @Test(arguments: Vectors.shared.responses.map(\.name))
@@ -143,12 +145,12 @@ func fields(_ pairs: [[String]]) -> [HeaderField] { pairs.map { HeaderField($0[0
             headers: fields(vector.headers))
         var encoded = ByteBuffer()
         meta.encode(into: &encoded)
-        #expect(hex(encoded) == vector.meta_hex)
-        #expect(try ResponseMeta.decode(from: buffer(hex: vector.meta_hex)) == meta)
+        #expect(hex(encoded) == vector.metaHex)
+        #expect(try ResponseMeta.decode(from: buffer(hex: vector.metaHex)) == meta)
     }
 
     @Test func truncatedMetadataIsAnError() throws {
-        let full = buffer(hex: Vectors.shared.requests.first { $0.name == "form" }!.meta_hex)
+        let full = buffer(hex: Vectors.shared.requests.first { $0.name == "form" }!.metaHex)
         for length in 0..<full.readableBytes {
             #expect(throws: ProtocolError.self) {
                 _ = try RequestMeta.decode(from: full.getSlice(at: 0, length: length)!)
