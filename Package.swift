@@ -49,10 +49,12 @@ let package = Package(
         ),
         // Model folders: versions, layout validation, the catalog sent to workers.
         .target(name: "ModelRepository"),
+        // Running child processes to completion, their output as progress.
+        .target(name: "Subprocess"),
         // Managed virtualenvs keyed by requirements.
         .target(
             name: "PythonEnvironment",
-            dependencies: ["CortexProject", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CortexProject", "Subprocess", .product(name: "Logging", package: "swift-log")]
         ),
         // The HTTP front.
         .target(
@@ -68,7 +70,7 @@ let package = Package(
         .target(
             name: "CortexApp",
             dependencies: [
-                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "Workers",
+                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "Subprocess", "Workers",
                 "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@ import CortexConfig
 import CortexProject
 import Foundation
 import Logging
+import Subprocess
 import ModelRepository
 import Workers
 
@@ -79,15 +80,23 @@ struct ModelWatcher: Sendable {
         return .object([
             "mode": .string(predictor.modelPath != nil ? "single" : "multi"),
             "cache_size": predictor.models?.cacheSize.map(JSONValue.int) ?? .null,
+            "disk_cache_size": predictor.models?.diskCacheSize.map(JSONValue.int) ?? .null,
             "default_signature_key": predictor.models?.signatureKey.map(JSONValue.string) ?? .null,
             "signature_keys": .object(keys),
         ])
     }
 
+    /// Caching on: S3 versions are fetched by the worker when first used, bounded by `disk_cache_size`.
+    var onDemand: Bool { api.predictor.models?.cacheSize != nil }
+
     /// Syncs S3 sources, then reads every source's layout. Errors name the field and the path.
     func scan() async throws -> ModelCatalog {
         var models: [ModelEntry] = []
         for source in sources {
+            if source.isS3, onDemand {
+                models += try await list(source)
+                continue
+            }
             if source.isS3 { try await sync(source) }
             do {
                 if let name = source.name {
@@ -150,28 +159,59 @@ struct ModelWatcher: Sendable {
     /// Mirrors an S3 prefix into the local cache with the runtime's `s3sync` (boto3: the usual AWS
     /// credentials and `AWS_ENDPOINT_URL` apply).
     private func sync(_ source: Source) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            "-m", "cortex_worker.s3sync", "--source", source.location, "--dest", source.localDirectory,
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONPATH"] = WorkerRuntime.pythonPath
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        let text = String(decoding: (try? output.fileHandleForReading.readToEnd()) ?? Data(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard status == 0 else {
-            throw PreparedProject.Problems(lines: ["api \(api.name): \(source.field): \(source.location): \(text)"])
-        }
-        if let summary = text.split(separator: "\n").last, !summary.contains("\"downloaded\": 0, \"deleted\": 0") {
+        let output = try await s3sync(source, ["--dest", source.localDirectory])
+        if let summary = output.split(separator: "\n").last, !summary.contains("\"downloaded\": 0, \"deleted\": 0") {
             logger.info("synced \(source.location): \(summary)", metadata: ["api": .string(api.name)])
         }
+    }
+
+    /// With caching, S3 versions are listed, not downloaded: the worker fetches a version when it is
+    /// first used and keeps at most `disk_cache_size` of them on disk (`docs/PROTOCOL.md`, `MODELS`).
+    private func list(_ source: Source) async throws -> [ModelEntry] {
+        var arguments = ["--list", "--format", format.rawValue]
+        if source.name == nil { arguments.append("--dir") }
+        let output = try await s3sync(source, arguments)
+        struct Listed: Decodable {
+            struct Version: Decodable {
+                var version: String
+                var stamp: String
+                var source: String
+            }
+            struct Model: Decodable {
+                var name: String
+                var versions: [Version]
+            }
+            var versions: [Version]?
+            var models: [Model]?
+        }
+        guard let line = output.split(separator: "\n").last,
+            let listed = try? JSONDecoder().decode(Listed.self, from: Data(line.utf8))
+        else {
+            throw PreparedProject.Problems(lines: [
+                "api \(api.name): \(source.field): \(source.location): unexpected listing: \(output)"
+            ])
+        }
+        func entry(_ name: String, _ versions: [Listed.Version], under directory: String) -> ModelEntry {
+            ModelEntry(
+                name: name,
+                versions: versions.map {
+                    ModelVersion(
+                        version: $0.version, path: "\(directory)/\($0.version)", stamp: $0.stamp, source: $0.source)
+                })
+        }
+        if let name = source.name { return [entry(name, listed.versions ?? [], under: source.localDirectory)] }
+        return (listed.models ?? []).map { entry($0.name, $0.versions, under: "\(source.localDirectory)/\($0.name)") }
+    }
+
+    private func s3sync(_ source: Source, _ arguments: [String]) async throws -> String {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONPATH"] = WorkerRuntime.pythonPath
+        let result = try await ProcessRunner.run(
+            python, ["-m", "cortex_worker.s3sync", "--source", source.location] + arguments, environment: environment)
+        let output = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard result.status == 0 else {
+            throw PreparedProject.Problems(lines: ["api \(api.name): \(source.field): \(source.location): \(output)"])
+        }
+        return output
     }
 }

@@ -13,11 +13,14 @@ public struct ModelVersion: Sendable, Equatable, Codable {
     public var path: String
     /// Changes whenever the content changes (newest modification time and total size).
     public var stamp: String
+    /// For a version fetched on demand: the `s3://` prefix the worker downloads into `path`.
+    public var source: String?
 
-    public init(version: String, path: String, stamp: String) {
+    public init(version: String, path: String, stamp: String, source: String? = nil) {
         self.version = version
         self.path = path
         self.stamp = stamp
+        self.source = source
     }
 }
 

@@ -1,6 +1,7 @@
 import CortexProject
 import Foundation
 import Logging
+import Subprocess
 
 /// A ready virtualenv: its interpreter and where it lives.
 public struct PythonEnvironment: Sendable, Equatable {
@@ -126,43 +127,23 @@ public struct PythonEnvironmentManager: Sendable {
     private func run(
         _ executable: String, _ arguments: [String], step: String, workingDirectory: String? = nil
     ) async throws(PythonEnvironmentError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         var environment = ProcessInfo.processInfo.environment
         environment["UV_CACHE_DIR"] = environment["UV_CACHE_DIR"] ?? "\(cacheRoot)/uv-cache"
         environment["UV_PYTHON_DOWNLOADS"] = "never"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let collected = CollectedOutput()
         let logger = self.logger
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            for line in collected.append(data) { logger.info("  | \(line)") }
-        }
-        let status: Int32
+        let result: ProcessResult
         do {
-            status = try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-            }
+            result = try await ProcessRunner.run(
+                executable, arguments, environment: environment, workingDirectory: workingDirectory,
+                onLine: { logger.info("  | \($0)") })
         } catch {
             throw PythonEnvironmentError(message: "cannot \(step): cannot run \(executable): \(error)", output: "")
         }
-        pipe.fileHandleForReading.readabilityHandler = nil
-        if let rest = try? pipe.fileHandleForReading.readToEnd() { _ = collected.append(rest) }
-        guard status == 0 else {
+        guard result.status == 0 else {
             throw PythonEnvironmentError(
                 message:
-                    "cannot \(step): `\(([executable] + arguments).joined(separator: " "))` exited with status \(status)",
-                output: collected.text)
+                    "cannot \(step): `\(([executable] + arguments).joined(separator: " "))` exited with status \(result.status)",
+                output: result.output)
         }
     }
 }
