@@ -140,3 +140,31 @@ def test_local_port_serves_the_api_alone(serve):
     assert requests.post(f"http://127.0.0.1:{port}/", json=[1]).json() == [1]
     assert requests.post(f"http://127.0.0.1:{port}/predict", json=[2]).json() == [2]
     assert s.post("/echo", json=[3]).json() == [3]
+
+
+def test_readyz_lists_apis_whose_workers_are_not_ready(tmp_path):
+    import requests
+    from cortex_e2e import Server, write_project
+    predictor = "import time\nclass PythonPredictor:\n    def __init__(self, config):\n        time.sleep(3)\n" \
+                "    def predict(self):\n        return 1\n"
+    project = write_project(tmp_path / "p", {"cortex.yaml": ECHO_YAML, "predictor.py": predictor})
+    s = Server(project).start(wait=False)
+    try:
+        deadline = time.time() + 60
+        body = None
+        while time.time() < deadline:
+            try:
+                r = requests.get(s.url + "/readyz", timeout=1)
+            except requests.RequestException:
+                time.sleep(0.05)
+                continue
+            if r.status_code == 503:
+                body = r.json()
+                break
+            time.sleep(0.05)
+        assert body == {"ready": False, "not_ready": [{"api": "echo", "ready_workers": 0, "workers": 1}]}
+        assert requests.get(s.url + "/healthz").status_code == 200
+        s.wait_ready()
+        assert s.post("/echo").json() == 1
+    finally:
+        s.stop()
