@@ -14,6 +14,15 @@ frame; `Registry.update` swaps it in without blocking the reader thread. Loaded 
 - Caching (`cache_size` N): versions are loaded on demand in the request thread and at most N stay in
   memory; the least recently used ones beyond N are dropped right after a load (and `gc.collect()`).
 
+S3 versions fetched on demand: a version entry with a `source` (s3://...) lives at `path` only once it
+was downloaded. Whoever loads it first (a request, or the background loader) downloads it under the
+version's lock (s3sync.download_version: a temporary folder beside `path`, renamed into place) when
+`path` is missing or the stamp recorded beside it (`.<version>.cortex-model.json`: source and stamp)
+differs from the table's. With `disk_cache_size` M at most M downloaded versions stay on disk: the least
+recently used ones that are not loaded in memory are deleted before a download makes room and after it
+(so M may be exceeded while every version on disk is loaded). Downloaded versions that vanish from the
+table are deleted by the background loader. Versions without `source` are local folders, never deleted.
+
 Client errors map to HTTP statuses (server.py): an unknown model or version -> 404, a malformed
 model_name/model_version -> 400, a version that failed to load -> 500; the body is JSON {"error": msg}.
 
@@ -26,6 +35,7 @@ import itertools
 import json
 import operator
 import os
+import shutil
 import sys
 import threading
 import time
@@ -63,7 +73,8 @@ class ModelLoadError(ModelError, RuntimeError):
 # --------------------------------------------------------------------------- MODELS frame
 
 def parse_models_frame(meta) -> dict:
-    """MODELS meta -> {name: {version: (path, stamp)}} (insertion order = the frame's order).
+    """MODELS meta -> {name: {version: (path, stamp)}} (insertion order = the frame's order); a version
+    with a `source` (an S3 version downloaded on demand) is (path, stamp, source).
     Raises ValueError when the frame does not have the documented shape."""
     try:
         doc = json.loads(bytes(meta))
@@ -90,7 +101,13 @@ def parse_models_frame(meta) -> dict:
                 raise ValueError(f"model {m['name']!r}: version {version!r} is not an integer string")
             if not isinstance(path, str) or not path:
                 raise ValueError(f"model {m['name']!r} version {version}: 'path' must be a non-empty string")
-            vs[str(int(version))] = (path, str(stamp))
+            source = v.get("source")
+            if source is None:
+                vs[str(int(version))] = (path, str(stamp))
+            else:
+                if not isinstance(source, str) or not source.startswith("s3://"):
+                    raise ValueError(f"model {m['name']!r} version {version}: 'source' must be an s3:// URL")
+                vs[str(int(version))] = (path, str(stamp), source)
         table[m["name"]] = vs
     return table
 
@@ -134,6 +151,45 @@ def _version_key(v: str) -> int:
     return int(v)
 
 
+def entry_source(entry):
+    """The s3:// source of a table entry (None: a local folder)."""
+    return entry[2] if len(entry) > 2 else None
+
+
+def marker_path(path: str) -> str:
+    """Where the stamp of a downloaded version is recorded: beside it, hidden."""
+    path = os.path.abspath(path)
+    return os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".cortex-model.json")
+
+
+def read_marker(path: str):
+    """-> (source, stamp) recorded for a downloaded version, or None."""
+    try:
+        with open(marker_path(path)) as f:
+            doc = json.load(f)
+        return doc["source"], doc["stamp"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_marker(path: str, source: str, stamp: str) -> None:
+    target = marker_path(path)
+    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"source": source, "stamp": stamp}, f)
+    os.replace(tmp, target)
+
+
+def remove_marker(path: str) -> None:
+    try:
+        os.unlink(marker_path(path))
+    except FileNotFoundError:
+        pass
+
+
+_DISK_GC = object()  # a loader job: delete downloaded versions that left the table
+
+
 class _Loaded:
     __slots__ = ("obj", "stamp", "used")
 
@@ -149,9 +205,11 @@ class Registry:
     """The current table of versions and the loaded ones. `load_fn(path, name, version)` loads one
     version (set by the client / after the predictor's constructor for python_client)."""
 
-    def __init__(self, mode: str = "single", cache_size=None, load_fn=None, summarize=None) -> None:
+    def __init__(self, mode: str = "single", cache_size=None, load_fn=None, summarize=None,
+                 disk_cache_size=None) -> None:
         self.mode = mode
         self.cache_size = cache_size
+        self.disk_cache_size = disk_cache_size
         self.eager = cache_size is None
         self.load_fn = load_fn
         self.load_unavailable = "the model cannot be loaded yet"
@@ -161,6 +219,8 @@ class Registry:
         self._state = ({}, {})
         self.loaded: dict = {}  # (name, version) -> _Loaded
         self.failed: dict = {}  # (name, version) -> (stamp, message)
+        # downloaded (S3) versions on disk: (name, version) -> [last used tick, path]; guarded by _lock
+        self.disk: dict = {}
         self._key_locks: dict = {}
         self._lock = threading.Lock()
         self._tick = itertools.count(1)
@@ -198,6 +258,7 @@ class Registry:
                 entry = table.get(key[0], {}).get(key[1])
                 if entry is None or entry[1] != stamp:
                     del self.failed[key]
+            gone = any(table.get(k[0], {}).get(k[1]) is None for k in self.disk)
             wanted = []
             # each model's latest first, then the older versions, newest first
             depth = max((len(v) for v in sorted_versions.values()), default=0)
@@ -218,6 +279,8 @@ class Registry:
             if dropped:
                 self._graveyard.extend(l for _, l in dropped)
                 self._jobs.append(None)  # a collect job
+            if gone:
+                self._jobs.append(_DISK_GC)
             self._jobs.extend(wanted)
             self._jobs_cv.notify()
         del dropped
@@ -240,6 +303,8 @@ class Registry:
             try:
                 if key is None:
                     self._collect()
+                elif key is _DISK_GC:
+                    self._disk_gc()
                 else:
                     self._ensure(key, background=True)
             except Exception as e:  # never let the loader die
@@ -341,14 +406,23 @@ class Registry:
         return self.table.get(key[0], {}).get(key[1])
 
     def _ensure(self, key, background: bool):
-        """Load `key` unless what is loaded has the current stamp. -> _Loaded or None (removed, or a
-        background load that failed). Request threads get a ModelLoadError on failure."""
+        """Load `key` unless what is loaded has the current stamp (downloading it first when it is an
+        S3 version that is not on disk at that stamp). -> _Loaded or None (removed, or a background
+        load that failed). Request threads get a ModelLoadError on failure."""
+        fetched = []
+        try:
+            return self._ensure_locked(key, background, fetched)
+        finally:
+            if fetched and self.disk_cache_size is not None:
+                self._evict_disk(protect=key, limit=self.disk_cache_size)
+
+    def _ensure_locked(self, key, background: bool, fetched: list):
         name, version = key
         with self._key_lock(key):
             entry = self._entry(key)
             if entry is None:
                 return None
-            path, stamp = entry
+            path, stamp = entry[0], entry[1]
             cur = self.loaded.get(key)
             if cur is not None and cur.stamp == stamp:
                 return cur
@@ -363,6 +437,15 @@ class Registry:
             if load_fn is None:
                 raise ModelLoadError(f"failed loading {self.label(name, version)}: {self.load_unavailable}")
             label = self.label(name, version)
+            source = entry_source(entry)
+            if source is not None:
+                try:
+                    if self._fetch(key, path, stamp, source, label):
+                        fetched.append(key)
+                except ModelLoadError:
+                    if background or cur is not None:
+                        return cur
+                    raise
             _write_stderr(f"{'reloading' if cur is not None else 'loading'} {label} "
                           f"({human_size(dir_size(path))}) …\n")
             t0 = time.perf_counter()
@@ -406,8 +489,118 @@ class Registry:
         candidates = sorted((l.used, k) for k, l in self.loaded.items() if k != keep)
         out = []
         for _used, k in candidates[:over]:
-            out.append((k, self.loaded.pop(k)))
+            gone = self.loaded.pop(k)
+            on_disk = self.disk.get(k)
+            if on_disk is not None and on_disk[0] < gone.used:
+                on_disk[0] = gone.used  # its last use, for the disk cache's LRU order
+            out.append((k, gone))
         return out
+
+    # ---------------------------------------------------------------- S3 versions on disk
+
+    def _fetch(self, key, path: str, stamp: str, source: str, label: str) -> bool:
+        """Make `path` hold `source` as of `stamp` (the caller holds key's lock). -> whether it
+        downloaded. Raises ModelLoadError when the download fails."""
+        import fcntl
+        from . import s3sync
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # other worker processes of the API may share the folder (no caching): one downloads at a time
+        with open(marker_path(path)[:-len(".json")] + ".lock", "a") as lockf:
+            fcntl.flock(lockf, fcntl.LOCK_EX)
+            if os.path.isdir(path) and read_marker(path) == (source, stamp):
+                with self._lock:
+                    self.disk[key] = [next(self._tick), path]
+                return False
+            if self.disk_cache_size is not None:
+                self._evict_disk(protect=key, limit=self.disk_cache_size, incoming=True)
+            remove_marker(path)
+
+            def listed(total, _count):
+                _write_stderr(f"downloading {label} ({human_size(total)}) from {source} …\n")
+
+            t0 = time.perf_counter()
+            try:
+                s3sync.download_version(source, path, on_listed=listed)
+                write_marker(path, source, stamp)
+            except Exception as e:
+                if isinstance(e, s3sync.SyncError):  # names the S3 path already
+                    msg = f"failed downloading {label}: {e}"
+                else:
+                    msg = f"failed downloading {label} from {source}: {self._summarize(e)}"
+                _write_stderr(msg + "\n")
+                with self._lock:
+                    if os.path.isdir(path):
+                        self.disk.setdefault(key, [next(self._tick), path])
+                    else:
+                        self.disk.pop(key, None)
+                raise ModelLoadError(msg) from None
+            _write_stderr(f"downloaded {label} in {time.perf_counter() - t0:.2f}s\n")
+            with self._lock:
+                self.disk[key] = [next(self._tick), path]
+            return True
+
+    def _adopt_disk(self) -> None:
+        """Count the S3 versions already on disk that this process did not download (a previous
+        worker's): least recently used of all."""
+        table = self.table
+        found = []
+        for name, vs in table.items():
+            for version, entry in vs.items():
+                if entry_source(entry) is not None and (name, version) not in self.disk \
+                        and os.path.isdir(entry[0]):
+                    found.append(((name, version), entry[0]))
+        if found:
+            with self._lock:
+                for key, path in found:
+                    self.disk.setdefault(key, [0, path])
+
+    def _remove_from_disk(self, key, path: str) -> None:
+        remove_marker(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+    def _evict_disk(self, protect, limit: int, incoming: bool = False) -> None:
+        """Delete the least recently used downloaded versions beyond `limit`, never one that is loaded
+        in memory, `protect`, or busy (its lock held: loading or downloading). `incoming`: `protect` is
+        about to be downloaded; make room for it unless it replaces a copy already on disk."""
+        self._adopt_disk()
+        with self._lock:
+            if incoming and protect not in self.disk:
+                limit -= 1
+            over = len(self.disk) - max(limit, 0)
+            if over <= 0:
+                return
+            candidates = sorted((d[0], k) for k, d in self.disk.items() if k != protect and k not in self.loaded)
+        for _used, k in candidates:
+            if over <= 0:
+                break
+            lock = self._key_lock(k)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                with self._lock:
+                    d = self.disk.get(k)
+                    if d is None or k in self.loaded:
+                        continue
+                    del self.disk[k]
+                self._remove_from_disk(k, d[1])
+                over -= 1
+                _write_stderr(f"evicted {self.label(*k)} from the disk cache "
+                              f"(disk_cache_size {self.disk_cache_size})\n")
+            finally:
+                lock.release()
+
+    def _disk_gc(self) -> None:
+        """Delete downloaded versions that are no longer in the table (loader thread)."""
+        with self._lock:
+            gone = [(k, d[1]) for k, d in self.disk.items() if self._entry(k) is None]
+        for k, path in gone:
+            with self._key_lock(k):
+                with self._lock:
+                    if self._entry(k) is not None or k not in self.disk:
+                        continue
+                    del self.disk[k]
+                self._remove_from_disk(k, path)
+            _write_stderr(f"deleted {self.label(*k)} from the disk cache (removed)\n")
 
     # ---------------------------------------------------------------- introspection
 
@@ -726,6 +919,11 @@ class ModelsSpec:
             if isinstance(cache, bool) or not isinstance(cache, int) or cache < 1:
                 raise ValueError(f"spec models.cache_size must be null or a positive integer, not {cache!r}")
         self.cache_size = cache
+        disk = obj.get("disk_cache_size")
+        if disk is not None:
+            if isinstance(disk, bool) or not isinstance(disk, int) or disk < 1:
+                raise ValueError(f"spec models.disk_cache_size must be null or a positive integer, not {disk!r}")
+        self.disk_cache_size = disk
         keys = obj.get("signature_keys") or {}
         if not isinstance(keys, dict):
             raise ValueError("spec models.signature_keys must be an object")
@@ -744,7 +942,7 @@ class ModelsSpec:
 
 
 def make_registry(predictor_type: str, models: ModelsSpec, summarize=None) -> Registry:
-    reg = Registry(models.mode, models.cache_size, None, summarize)
+    reg = Registry(models.mode, models.cache_size, None, summarize, models.disk_cache_size)
     if predictor_type == "onnx":
         reg.load_fn = load_onnx
     elif predictor_type == "tensorflow":

@@ -18,6 +18,22 @@
 - On success one JSON line goes to stdout: {"downloaded": n, "deleted": m, "bytes": b, "objects": k}
   (bytes = bytes downloaded, objects = objects mirrored). On failure a one-line message goes to stderr
   (`s3sync: error: ...`) and the exit status is 1 (2 for a malformed command line or URL).
+
+Listing (caching on: the worker downloads a version when it is first used, see models.py):
+
+    python -m cortex_worker.s3sync --source s3://bucket/prefix --list --format python|onnx|tensorflow [--dir]
+
+downloads nothing and prints one JSON line, `{"versions": [{"version", "stamp", "source"}, ...]}`
+(ascending), or with `--dir` (`predictor.models.dir`: each child prefix is a model)
+`{"models": [{"name", "versions": [...]}, ...]}` (by name). Integer-named child prefixes are versions
+(`source` = s3://bucket/prefix/N); a prefix without any is version "1" (`source` = the prefix). Version
+prefixes with no visible object are skipped. The layout is validated per format as for local folders
+(CORTEX-REFERENCE.md section 2; names starting with "." are ignored); a bad layout exits 1 with
+`s3sync: error: s3://bucket/path: what is wrong`. `stamp` is "<newest LastModified>-<total size>" of the
+version's objects.
+
+`download_version(source, dest)` (the worker, on demand) fetches every object under `source` into a
+temporary folder beside `dest`, then renames it into place (replacing what was there).
 """
 from __future__ import annotations
 
@@ -27,6 +43,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import uuid
 
 BUCKET_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{2,62}$")
@@ -278,17 +295,235 @@ def sync(source: str, dest: str, manifest_path: str | None = None, jobs: int = 4
     return {"downloaded": downloaded, "deleted": deleted, "bytes": nbytes, "objects": len(upstream)}
 
 
+# --------------------------------------------------------------------------- listing (caching on)
+
+FORMATS = ("python", "onnx", "tensorflow")
+INT64_MAX = (1 << 63) - 1
+
+
+def _s3_path(bucket: str, prefix: str) -> str:
+    """How errors and `source` name a prefix: s3://bucket/a/b (no trailing slash)."""
+    return f"s3://{bucket}/{prefix}".rstrip("/") if prefix else f"s3://{bucket}"
+
+
+def _version_name(name: str):
+    """An integer-named folder -> its version string, else None (digits only, int64)."""
+    if not name or not (name.isascii() and name.isdigit()):
+        return None
+    n = int(name)
+    return str(n) if n <= INT64_MAX else None
+
+
+def _children(objects: dict):
+    """{relative path: obj} -> (visible files, visible folders -> {path below the folder: obj})."""
+    files = set()
+    folders = {}
+    for rel, obj in objects.items():
+        head, sep, rest = rel.partition("/")
+        if head.startswith("."):
+            continue
+        if sep:
+            folders.setdefault(head, {})[rest] = obj
+        else:
+            files.add(head)
+    return files, folders
+
+
+def stamp_of(objects) -> str:
+    """Newest LastModified and total size of a version's objects (the MODELS `stamp`)."""
+    newest = 0.0
+    total = 0
+    for obj in objects:
+        if obj.get("mtime") is not None:
+            newest = max(newest, obj["mtime"])
+        total += int(obj.get("size", 0))
+    return f"{newest:.6f}-{total}"
+
+
+def validate_version(where: str, objects: dict, fmt: str) -> None:
+    """Raise a SyncError when a version's objects are not what `fmt` loads (as ModelLayout.validate)."""
+    files, folders = _children(objects)
+    children = sorted(files | set(folders))
+    if fmt == "python":
+        if not children:
+            raise SyncError(f"{where}: the model folder is empty")
+    elif fmt == "onnx":
+        onnx = [f for f in files if f.endswith(".onnx") and f not in folders]
+        if len(onnx) != 1 or len(children) != 1:
+            found = ", ".join(children) if children else "nothing"
+            raise SyncError(f"{where}: an ONNX model version must hold exactly one .onnx file and nothing else, "
+                            f"found {found}")
+    elif fmt == "tensorflow":
+        variables, _ = _children(folders.get("variables", {}))
+        if not ("saved_model.pb" in files and "variables.index" in variables
+                and any(v.startswith("variables.data-00000-of-") for v in variables)):
+            raise SyncError(f"{where}: a TensorFlow model version must hold saved_model.pb, "
+                            "variables/variables.index and variables/variables.data-00000-of-*")
+    else:  # pragma: no cover (argparse restricts it)
+        raise SyncError(f"unknown model format {fmt!r}", 2)
+
+
+def list_versions(bucket: str, prefix: str, objects: dict, fmt: str) -> list:
+    """The versions of one model whose objects (relative to `prefix`) are `objects`."""
+    where = _s3_path(bucket, prefix)
+    if not objects:
+        raise SyncError(f"{where}: no model found (there is no object under this prefix)")
+    files, folders = _children(objects)
+    versioned = {name: v for name in folders if (v := _version_name(name)) is not None}
+    if not versioned:
+        validate_version(where, objects, fmt)
+        return [{"version": "1", "stamp": stamp_of(objects.values()), "source": where}]
+    strays = sorted((files | set(folders)) - set(versioned))
+    if strays:
+        raise SyncError(f"{where}/{strays[0]}: a versioned model folder may only hold integer-named "
+                        "version folders")
+    seen = {}
+    out = []
+    for name in sorted(versioned, key=lambda n: (int(n), n)):
+        version = versioned[name]
+        if version in seen:
+            raise SyncError(f"{where}/{name}: version {version} is also {where}/{seen[version]}")
+        seen[version] = name
+        below = folders[name]
+        vfiles, vfolders = _children(below)
+        if not vfiles and not vfolders:
+            continue  # an empty version folder is skipped
+        vwhere = f"{where}/{name}"
+        validate_version(vwhere, below, fmt)
+        out.append({"version": version, "stamp": stamp_of(below.values()), "source": vwhere})
+    return out
+
+
+def listing(source: str, fmt: str, directory: bool = False) -> dict:
+    """`--list`: {"versions": [...]} for one model, {"models": [...]} for a `models.dir` prefix."""
+    bucket, prefix = parse_s3_url(source)
+    client, anonymous = make_client()
+    try:
+        upstream = list_objects(client, bucket, prefix)
+    except Exception as e:
+        raise explain(e, bucket, prefix, anonymous) from None
+    if not directory:
+        return {"versions": list_versions(bucket, prefix, upstream, fmt)}
+    if not upstream:
+        raise SyncError(f"{_s3_path(bucket, prefix)}: no model found (there is no object under this prefix)")
+    _files, folders = _children(upstream)
+    models = []
+    for name in sorted(folders):
+        models.append({"name": name, "versions": list_versions(bucket, prefix + name + "/", folders[name], fmt)})
+    return {"models": models}
+
+
+# --------------------------------------------------------------------------- on-demand download (worker)
+
+_shared = None
+_shared_lock = threading.Lock()
+
+
+def shared_client():
+    """One client per process (boto3 clients are thread-safe; making one takes a while)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = make_client()
+        return _shared
+
+
+def download_version(source: str, dest: str, jobs: int = 4, on_listed=None) -> dict:
+    """Fetch every object under `source` into a new folder beside `dest`, then rename it to `dest`
+    (what was at `dest` is replaced). `on_listed(total_bytes, objects)` is called before the first byte
+    is fetched. -> {"objects": n, "bytes": b}. Raises SyncError."""
+    bucket, prefix = parse_s3_url(source)
+    dest = os.path.abspath(dest)
+    client, anonymous = shared_client()
+    try:
+        upstream = list_objects(client, bucket, prefix)
+    except Exception as e:
+        raise explain(e, bucket, prefix, anonymous) from None
+    if not upstream:
+        raise SyncError(f"{_s3_path(bucket, prefix)}: there is no object under this prefix (removed?)")
+    total = sum(o["size"] for o in upstream.values())
+    if on_listed is not None:
+        on_listed(total, len(upstream))
+    parent, base = os.path.dirname(dest), os.path.basename(dest)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{base}.download-{uuid.uuid4().hex[:12]}")
+    os.makedirs(tmp)
+    try:
+        def fetch(rel):
+            obj = upstream[rel]
+            target = os.path.join(tmp, *rel.split("/"))
+            client.download_file(bucket, obj["key"], target)
+            if obj["mtime"] is not None:
+                os.utime(target, (obj["mtime"], obj["mtime"]))
+
+        rels = sorted(upstream)
+        # the folders first (a key that is also a folder, "a" beside "a/b", fails: IsADirectoryError)
+        for rel in rels:
+            if "/" in rel:
+                os.makedirs(os.path.join(tmp, *rel.split("/")[:-1]), exist_ok=True)
+        try:
+            if jobs > 1 and len(rels) > 1:
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(max_workers=min(jobs, len(rels))) as pool:
+                    for fut in [pool.submit(fetch, rel) for rel in rels]:
+                        fut.result()
+            else:
+                for rel in rels:
+                    fetch(rel)
+        except SyncError:
+            raise
+        except OSError as e:
+            raise SyncError(f"{_s3_path(bucket, prefix)}: cannot write {dest}: {e}") from None
+        except Exception as e:
+            raise explain(e, bucket, prefix, anonymous) from None
+        old = None
+        if os.path.lexists(dest):
+            old = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:12]}")
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        tmp = None
+        if old is not None:
+            if os.path.isdir(old) and not os.path.islink(old):
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.unlink(old)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"objects": len(upstream), "bytes": total}
+
+
+# --------------------------------------------------------------------------- command line
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m cortex_worker.s3sync",
-                                description="Mirror an S3 prefix into a local directory.")
+                                description="Mirror an S3 prefix into a local directory, or list its model versions.")
     p.add_argument("--source", required=True, help="s3://bucket/prefix")
-    p.add_argument("--dest", required=True, help="local directory (created if missing)")
+    p.add_argument("--dest", default=None, help="local directory (created if missing); required unless --list")
     p.add_argument("--manifest", default=None,
                    help="where to keep what was downloaded (default: <parent>/.<dest name>.s3sync.json)")
     p.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
+    p.add_argument("--list", action="store_true",
+                   help="print the model versions under --source as one JSON line; download nothing")
+    p.add_argument("--format", choices=FORMATS, default=None, help="the predictor type (with --list)")
+    p.add_argument("--dir", action="store_true",
+                   help="with --list: --source is a models.dir (each child prefix is a model)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list:
+        if args.format is None:
+            p.error("--list needs --format")
+        if args.dest is not None or args.manifest is not None:
+            p.error("--list downloads nothing: --dest and --manifest are not allowed")
+    else:
+        if args.dest is None:
+            p.error("the following arguments are required: --dest (or --list)")
+        if args.format is not None or args.dir:
+            p.error("--format and --dir go with --list")
     try:
-        summary = sync(args.source, args.dest, args.manifest, max(1, args.jobs))
+        if args.list:
+            summary = listing(args.source, args.format, args.dir)
+        else:
+            summary = sync(args.source, args.dest, args.manifest, max(1, args.jobs))
     except SyncError as e:
         sys.stderr.write(f"s3sync: error: {e}\n")
         return e.code
