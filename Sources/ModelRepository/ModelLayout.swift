@@ -13,7 +13,7 @@ public enum ModelLayout {
     /// The versions in `directory`, ascending.
     public static func versions(of directory: String, format: ModelFormat) throws(ModelLayoutError) -> [ModelVersion] {
         let children = try visibleChildren(of: directory)
-        let versionDirectories = children.filter { isDirectory("\(directory)/\($0)") && Int64($0) != nil }
+        let versionDirectories = children.filter { isDirectory("\(directory)/\($0)") && isVersionName($0) }
         if versionDirectories.isEmpty {
             try validate(directory, format: format)
             return [ModelVersion(version: "1", path: directory, stamp: stamp(of: directory))]
@@ -30,6 +30,11 @@ public enum ModelLayout {
             versions.append(ModelVersion(version: String(Int64(name)!), path: path, stamp: stamp(of: path)))
         }
         return versions
+    }
+
+    /// All digits, within Int64 ("-1" and "+5" are not versions).
+    static func isVersionName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } && Int64(name) != nil
     }
 
     /// `predictor.models.dir`: each direct child folder is a model named after it.

@@ -94,7 +94,9 @@ public struct PythonEnvironmentManager: Sendable {
             try? FileManager.default.removeItem(atPath: environment.directory)
             throw error
         }
-        FileManager.default.createFile(atPath: marker, contents: Data())
+        guard FileManager.default.createFile(atPath: marker, contents: Data()) else {
+            throw PythonEnvironmentError(message: "cannot write \(marker)", output: "")
+        }
         let seconds = (ContinuousClock.now - started).components.seconds
         logger.notice("Python environment for \(label) ready in \(seconds)s: \(environment.directory)")
         return environment
