@@ -308,13 +308,19 @@ public final class WorkerPool: Sendable {
 
     /// The worker's connection closed: requests it had started fail, the others go elsewhere.
     func workerDisconnected(_ worker: WorkerID, reason: String) {
-        let (loss, failed) = state.withLock {
-            state -> (DispatchStateMachine.WorkerLoss, [Pending]) in
-            if state.slots[worker]?.phase != .exited { state.slots[worker]?.phase = .spawning }
+        let (loss, failed, orphan) = state.withLock {
+            state -> (DispatchStateMachine.WorkerLoss, [Pending], pid_t?) in
+            var orphan: pid_t?
+            if state.slots[worker]?.phase != .exited {
+                state.slots[worker]?.phase = .spawning
+                // A worker whose connection broke cannot be talked to again: end it, so it is respawned.
+                if !state.stopping { orphan = state.slots[worker]?.process?.processIdentifier }
+            }
             state.slots[worker]?.connection = nil
             let loss = state.machine.workerLost(worker)
-            return (loss, loss.failed.compactMap { state.pending.removeValue(forKey: $0) })
+            return (loss, loss.failed.compactMap { state.pending.removeValue(forKey: $0) }, orphan)
         }
+        if let orphan { kill(orphan, SIGKILL) }
         if !failed.isEmpty || !loss.reassigned.isEmpty || loss.requeued > 0 {
             logger.warning(
                 "worker \(worker) lost: \(failed.count) running request(s) failed, \(loss.reassigned.count + loss.requeued) re-dispatched"
