@@ -13,6 +13,12 @@ final class WorkerConnection: Sendable {
     }
 
     func send(_ frame: ByteBuffer) {
+        // The write and the flush flag must be ordered on the loop: a write made from another thread is
+        // itself queued, and could land after a flush that was already pending.
+        guard channel.eventLoop.inEventLoop else {
+            channel.eventLoop.execute { self.send(frame) }
+            return
+        }
         channel.write(frame, promise: nil)
         guard !flushPending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         channel.eventLoop.execute {

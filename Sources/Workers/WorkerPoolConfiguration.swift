@@ -14,7 +14,10 @@ public struct WorkerPoolConfiguration: Sendable {
     public var processes: Int
     /// `predictor.threads_per_process`.
     public var threadsPerProcess: Int
-    /// Requests a worker may hold beyond its threads, so frames can be pipelined.
+    /// Requests a worker may hold beyond its threads, so frames can be pipelined. `nil` picks the
+    /// default: a deep window (32) for a lone worker, where it only saves syscalls, and a shallow one
+    /// (2) when there are several, so queued work waits in the front for whichever worker frees up
+    /// first instead of behind a busy one.
     public var prefetch: Int
     /// Requests in flight plus queued beyond which new ones are refused (`max_replica_concurrency`).
     public var admissionLimit: Int?
@@ -23,7 +26,7 @@ public struct WorkerPoolConfiguration: Sendable {
 
     public init(
         apiName: String, pythonExecutable: String, projectDirectory: String, environment: [String: String],
-        workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int = 32,
+        workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int? = nil,
         admissionLimit: Int? = nil, shutdownGrace: Double = 30
     ) {
         self.apiName = apiName
@@ -33,7 +36,7 @@ public struct WorkerPoolConfiguration: Sendable {
         self.workerSpecJSON = workerSpecJSON
         self.processes = processes
         self.threadsPerProcess = threadsPerProcess
-        self.prefetch = prefetch
+        self.prefetch = prefetch ?? (processes == 1 ? 32 : 2)
         self.admissionLimit = admissionLimit
         self.shutdownGrace = shutdownGrace
     }
