@@ -2,8 +2,8 @@ import CortexConfig
 import CortexProject
 import Foundation
 import Logging
-import Subprocess
 import ModelRepository
+import Subprocess
 import Workers
 
 /// Finds an API's model versions (local folders, or S3 prefixes mirrored to a local cache) and keeps

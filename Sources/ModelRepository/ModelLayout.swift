@@ -22,6 +22,13 @@ public enum ModelLayout {
             throw ModelLayoutError(
                 "\(directory)/\(stray): a versioned model folder may only hold integer-named version folders")
         }
+        var seen: [Int64: String] = [:]
+        for name in versionDirectories {
+            if let other = seen.updateValue(name, forKey: Int64(name)!) {
+                throw ModelLayoutError(
+                    "\(directory)/\(name): version \(Int64(name)!) is also \(directory)/\(other)")
+            }
+        }
         var versions: [ModelVersion] = []
         for name in versionDirectories.sorted(by: { Int64($0)! < Int64($1)! }) {
             let path = "\(directory)/\(name)"
@@ -34,7 +41,8 @@ public enum ModelLayout {
 
     /// All digits, within Int64 ("-1" and "+5" are not versions).
     static func isVersionName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } && Int64(name) != nil
+        !name.isEmpty && name.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            && Int64(name) != nil
     }
 
     /// `predictor.models.dir`: each direct child folder is a model named after it.

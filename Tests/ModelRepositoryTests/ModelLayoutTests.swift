@@ -45,6 +45,13 @@ func makeTree(_ files: [String]) throws -> String {
         }
     }
 
+    @Test func twoFoldersOfTheSameVersionAreAnError() throws {
+        let root = try makeTree(["1/m.onnx", "01/m.onnx"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(throws: ModelLayoutError.self) { try ModelLayout.versions(of: root, format: .onnx) }
+        #expect(ModelLayout.isVersionName("12") && !ModelLayout.isVersionName("-1") && !ModelLayout.isVersionName("+5"))
+    }
+
     @Test(arguments: [
         (["a.onnx", "b.onnx"], ModelFormat.onnx, false),
         (["a.onnx", "notes.txt"], .onnx, false),
