@@ -207,9 +207,7 @@ struct PoolsService: Service {
 
     private func publish(_ catalog: ModelCatalog, api: String, pool: WorkerPool) {
         pool.updateModels(catalog.frameJSON)
-        if let data = try? JSONSerialization.data(withJSONObject: catalog.summaryObject, options: [.sortedKeys]) {
-            registry.setModelMetadata(String(decoding: data, as: UTF8.self), for: api)
-        }
+        registry.setModelMetadata(catalog.summaryJSON, for: api)
     }
 }
 

@@ -50,13 +50,19 @@ public struct ModelCatalog: Sendable, Equatable, Codable {
         return String(decoding: (try? encoder.encode(self)) ?? Data("{\"models\": []}".utf8), as: UTF8.self)
     }
 
-    /// The `model_metadata` of the API's summary: name → versions available, and the latest.
-    public var summaryObject: [String: Any] {
-        var metadata: [String: Any] = [:]
-        for model in models {
-            let versions = model.versions.map(\.version)
-            metadata[model.name] = ["versions": versions, "latest": versions.last.map { $0 as Any } ?? NSNull()]
+    /// The `model_metadata` of the API's summary, as JSON in the summary's style (`", "`, `": "`):
+    /// name → the versions available and the latest.
+    public var summaryJSON: String {
+        func quoted(_ text: String) -> String {
+            let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]))
+                ?? Data("[\"\"]".utf8)
+            return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
         }
-        return metadata
+        let entries = models.map { model -> String in
+            let versions = model.versions.map { quoted($0.version) }.joined(separator: ", ")
+            let latest = model.versions.last.map { quoted($0.version) } ?? "null"
+            return "\(quoted(model.name)): {\"versions\": [\(versions)], \"latest\": \(latest)}"
+        }
+        return "{" + entries.joined(separator: ", ") + "}"
     }
 }

@@ -107,8 +107,8 @@ func makeTree(_ files: [String]) throws -> String {
         #expect(
             catalog.frameJSON
                 == #"{"models":[{"name":"iris","versions":[{"path":"/m/iris/1","stamp":"1-1","version":"1"}]}]}"#)
+        #expect(catalog.summaryJSON == #"{"iris": {"versions": ["1"], "latest": "1"}}"#)
         let empty = ModelCatalog(models: [ModelEntry(name: "gone", versions: [])])
-        let metadata = empty.summaryObject["gone"] as? [String: Any]
-        #expect(metadata?["latest"] is NSNull)
+        #expect(empty.summaryJSON == #"{"gone": {"versions": [], "latest": null}}"#)
     }
 }
