@@ -168,3 +168,16 @@ def test_readyz_lists_apis_whose_workers_are_not_ready(tmp_path):
         assert s.post("/echo").json() == 1
     finally:
         s.stop()
+
+
+def test_cortex_preinstalled_packages_need_no_requirements(serve):
+    predictor = '''
+import boto3, cloudpickle, dill, joblib, msgpack, numpy, requests, six, yaml
+class PythonPredictor:
+    def __init__(self, config):
+        pass
+    def predict(self, payload):
+        return {"sum": int(numpy.array(payload).sum()), "yaml": yaml.safe_load("a: 1")}
+'''
+    s = serve({"cortex.yaml": ECHO_YAML, "predictor.py": predictor})
+    assert s.post("/echo", json=[1, 2, 3]).json() == {"sum": 6, "yaml": {"a": 1}}
