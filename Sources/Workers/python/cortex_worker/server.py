@@ -19,7 +19,7 @@ from collections import deque
 
 from . import protocol as P
 from .loader import PredictorError, Spec, UserCode, format_traceback, load, summarize
-from .models import ModelError
+from .models import ModelError, _write_stderr
 
 _HDR = P.HEADER
 _HDR_PACK = _HDR.pack
@@ -695,14 +695,6 @@ def _sync_source(it):
     if frame is None or getattr(it, "ag_running", False) or frame.f_lasti > 0:
         return None
     return frame.f_locals.get("iterator")
-
-
-def _write_stderr(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-    except Exception:
-        pass
 
 
 # --------------------------------------------------------------------------- process setup
