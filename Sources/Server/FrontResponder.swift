@@ -119,10 +119,10 @@ public struct FrontResponder: HTTPResponder {
             let reply: WorkerResponse
             if let timeout = api.timeout {
                 guard let answered = try await submit(to: pool, id: id, payload: payload, timeout: timeout) else {
-                    return Self.json(
+                    return Self.error(
                         .gatewayTimeout,
-                        #"{"error": "the request did not finish within \#(Self.seconds(timeout)) (predictor.timeout of api \#(api.name))", "request_id": "\#(idString)"}"#
-                    )
+                        "the request did not finish within \(Self.seconds(timeout)) (predictor.timeout of api \(api.name))",
+                        requestID: idString)
                 }
                 reply = answered
             } else {
@@ -132,17 +132,16 @@ public struct FrontResponder: HTTPResponder {
         } catch let error as DispatchError {
             switch error {
             case .overloaded(let limit):
-                var response = Self.json(
+                var response = Self.error(
                     .serviceUnavailable,
-                    #"{"error": "api \#(api.name) already holds its limit of \#(limit) requests (autoscaling.max_replica_concurrency); retry later", "limit": \#(limit), "request_id": "\#(idString)"}"#
-                )
+                    "api \(api.name) already holds its limit of \(limit) requests (autoscaling.max_replica_concurrency); retry later",
+                    requestID: idString, extra: ["limit": limit])
                 response.headers[.retryAfter] = "1"
                 return response
             case .workerDied(let how):
                 logger.error("worker died while running request", metadata: ["request_id": .string(idString)])
-                return Self.json(
-                    .badGateway,
-                    #"{"error": "the worker running this request died (\#(how))", "request_id": "\#(idString)"}"#)
+                return Self.error(
+                    .badGateway, "the worker running this request died (\(how))", requestID: idString)
             case .shuttingDown:
                 return Self.error(.serviceUnavailable, "the server is shutting down")
             }
@@ -150,8 +149,7 @@ public struct FrontResponder: HTTPResponder {
             return Self.error(.init(code: 499, reasonPhrase: "Client Closed Request"), "request cancelled")
         } catch {
             logger.error("worker protocol error: \(error)", metadata: ["request_id": .string(idString)])
-            return Self.json(
-                .internalServerError, #"{"error": "internal server error", "request_id": "\#(idString)"}"#)
+            return Self.error(.internalServerError, "internal server error", requestID: idString)
         }
     }
 
@@ -183,8 +181,7 @@ public struct FrontResponder: HTTPResponder {
             logger.error(
                 "predictor raised: \(String(buffer: reply.body))",
                 metadata: ["request_id": .string(idString), "api": .string(api.name)])
-            return Self.json(
-                .internalServerError, #"{"error": "internal server error", "request_id": "\#(idString)"}"#)
+            return Self.error(.internalServerError, "internal server error", requestID: idString)
         }
         var headers = HTTPFields()
         for field in reply.meta.headers {
@@ -236,12 +233,17 @@ public struct FrontResponder: HTTPResponder {
             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// A JSON error body `{"error": message}`.
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let encoded =
-            (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys]))
-            .map { String(decoding: $0, as: UTF8.self) } ?? #"{"error": "error"}"#
-        return json(status, encoded)
+    /// A JSON error body: `{"error": message}`, plus the request id and any extra fields.
+    static func error(
+        _ status: HTTPResponse.Status, _ message: String, requestID: String? = nil, extra: [String: any Sendable] = [:]
+    ) -> Response {
+        var object: [String: Any] = ["error": message]
+        if let requestID { object["request_id"] = requestID }
+        for (key, value) in extra { object[key] = value }
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data(#"{"error": "error"}"#.utf8)
+        return json(status, String(decoding: data, as: UTF8.self))
     }
 }
 
