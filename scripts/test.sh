@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: Swift unit tests, the Python worker runtime's tests, and the end-to-end
-# tests that run the real `cortex` binary. Installs what it needs; safe to run on a fresh machine.
+# The whole test suite: Swift unit tests; the Python worker runtime's tests; end-to-end tests of the real
+# `cortex` binary; the fault suite (one summary line per promise); a short fuzzing run. Installs what it
+# needs; safe to run on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,13 +11,25 @@ swift build --build-tests
 echo "== Swift tests"
 swift test
 
-echo "== test environment (pytest and HTTP clients)"
+echo "== test environment (.venv-test from Tests/requirements.txt)"
 venv=.venv-test
-if [ ! -x "$venv/bin/pytest" ]; then
+stamp="$venv/.requirements-$(sha256sum Tests/requirements.txt | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --disable-pip-version-check --quiet \
-        pytest==9.0.3 requests httpx starlette==1.10.0 numpy
+    "$venv/bin/pip" install --disable-pip-version-check --quiet uv
+    # The same wheel cache as the environments cortex builds, so each wheel is downloaded once.
+    UV_CACHE_DIR="${UV_CACHE_DIR:-${CORTEX_CACHE_DIR:-$HOME/.cache/cortex-swift}/uv-cache}" \
+        "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -r Tests/requirements.txt
+    touch "$stamp"
 fi
+export CORTEX_BIN="$PWD/.build/debug/cortex"
 
 echo "== Python worker runtime tests and end-to-end tests"
-CORTEX_BIN="$PWD/.build/debug/cortex" "$venv/bin/pytest" -q -p no:cacheprovider Tests/python Tests/e2e "$@"
+"$venv/bin/pytest" -q -p no:cacheprovider Tests/python Tests/e2e "$@"
+
+echo "== fault suite (Tests/faults)"
+"$venv/bin/pytest" -q -p no:cacheprovider Tests/faults
+
+echo "== fuzzing (fuzz/run.sh, ${FUZZ_SECONDS:-20} s per target)"
+bash fuzz/run.sh "${FUZZ_SECONDS:-20}"

@@ -21,11 +21,14 @@ public struct ServeOptions: Sendable {
     public var grace: Double
     /// Deadlines for reading requests (slow clients).
     public var readLimits: ReadDeadlineStateMachine.Limits
+    /// Seconds between `/readyz` turning 503 and the listeners closing, on a graceful stop.
+    public var drainDelay: Double
 
     public init(
         path: String?, host: String, port: Int, grace: Double,
-        readLimits: ReadDeadlineStateMachine.Limits = .init()
+        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1
     ) {
+        self.drainDelay = drainDelay
         self.path = path
         self.host = host
         self.port = port
@@ -86,7 +89,7 @@ public enum ServeRunner {
                         logger: logger),
                     host: options.host, port: localPort, limits: options.readLimits, logger: logger))
         }
-        services.append(DrainService(registry: registry, logger: logger))
+        services.append(DrainService(registry: registry, drainDelay: options.drainDelay, logger: logger))
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
@@ -212,13 +215,18 @@ struct PoolsService: Service {
 }
 
 /// Flips `/readyz` to 503 the moment a graceful shutdown begins (it is the first service stopped).
+/// Then, for `drainDelay`, keeps accepting requests while `/readyz` reports 503, so load balancers
+/// and probes see the replica leave before its listeners close.
 struct DrainService: Service {
     let registry: APIRegistry
+    let drainDelay: Double
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         registry.beginDraining()
+        logger.notice("shutting down: /readyz answers 503; closing the listeners in \(drainDelay)s")
+        try? await Task.sleep(for: .milliseconds(Int64(drainDelay * 1000)))
         logger.notice("shutting down: finishing in-flight requests")
     }
 }

@@ -73,6 +73,8 @@ public struct FrontResponder: HTTPResponder {
         let idString = RequestIDGenerator.format(id)
         var response = await dispatch(request, api: api, id: id, idString: idString, channel: channel)
         response.headers[.xRequestID] = idString
+        // While draining, tell keep-alive clients to reconnect (to another replica) for their next request.
+        if registry.isDraining { response.headers[.connection] = "close" }
         if (200..<400).contains(response.status.code) { Self.addCORSHeaders(&response.headers) }
         let elapsed = ContinuousClock.now - started
         let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
@@ -110,8 +112,9 @@ public struct FrontResponder: HTTPResponder {
             return Self.error(.badRequest, "\(error)")
         }
         // A client that disconnects while its request waits gets it withdrawn: never run for nobody.
+        // No guard any more means the connection has already closed.
         let connectionGuard = connectionGuards.guardFor(channel)
-        guard connectionGuard?.watch({ pool.cancel(id) }) ?? true else {
+        guard connectionGuard?.watch({ pool.cancel(id) }) ?? channel.isActive else {
             return Self.error(.init(code: 499, reasonPhrase: "Client Closed Request"), "client closed the connection")
         }
         defer { connectionGuard?.unwatch() }

@@ -40,6 +40,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a graceful stop may take before workers are killed.")
     var grace: Double = 30
 
+    @Option(help: "Seconds between /readyz turning 503 and the listeners closing, on SIGTERM/SIGINT.")
+    var drainDelay: Double = 1
+
     @Option(help: "Seconds a client may take to send a request's headers.")
     var headerTimeout: Double = 10
 

@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "e2e"))
 
-from cortex_e2e import BIN, ECHO_YAML, Server, child_pids, free_port, write_project  # noqa: E402,F401
+from cortex_e2e import ECHO_YAML, Server, child_pids, write_project  # noqa: E402,F401  (re-exported)
 
 # The summary lines, in the order the tests report them; conftest.py prints them at the end.
 RESULTS = []
@@ -57,6 +57,8 @@ class PythonPredictor:
         self.sleep = float(config.get("sleep", 0))
 
     def predict(self, payload):
+        if not isinstance(payload, dict):
+            payload = {}
         tag = payload.get("tag", "-")
         log(f"start {tag} {self.pid}")
         time.sleep(payload.get("sleep", self.sleep))

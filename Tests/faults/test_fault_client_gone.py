@@ -8,7 +8,7 @@ import time
 
 from faults_support import Client, NoAnswer, json_or_none, project_yaml, report, start_server, started, wait_for
 
-WHOLE = 24  # complete requests, abandoned while queued (more than the worker's prefetch window of 8)
+WHOLE = 48  # complete requests, abandoned while queued (more than the worker's prefetch window of 32)
 PARTIAL = 10  # requests abandoned half-way through their body
 FOLLOW_UP = 5
 

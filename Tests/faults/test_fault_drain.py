@@ -20,9 +20,9 @@ def test_drain(tmp_path):
     signalled = []
 
     def step(client, i):
-        tag = f"{id(client):x}-{i}"
+        tag = i if isinstance(i, str) else f"{id(client):x}-{i}"
         try:
-            results.append((tag, client.post_json("/echo", {"tag": tag})))
+            results.append((tag, client.post_json("/echo", {"tag": tag, "sleep": 1.5 if tag == "slow" else 0.02})))
         except NoAnswer as e:
             results.append((tag, e))
             if signalled:
@@ -34,14 +34,18 @@ def test_drain(tmp_path):
         poller.start()
         for loop in loops:
             loop.start()
-        time.sleep(2.0)
+        time.sleep(1.8)
+        # One long request in flight at the signal: the drain must wait for it and its post_predict.
+        slow = Loop(server.port, lambda client, i: step(client, "slow") if i == 0 else False)
+        slow.start()
+        time.sleep(0.2)
         signalled.append(time.monotonic())
         server.proc.send_signal(signal.SIGTERM)
         code = server.wait_exit(GRACE + 30)
         exited = time.monotonic() - signalled[0]
         for loop in loops:
             loop.stop()
-        for loop in loops:
+        for loop in loops + [slow]:
             loop.join(60)
         poller.stop()
         assert not [e for loop in loops for e in loop.errors]
@@ -50,20 +54,22 @@ def test_drain(tmp_path):
 
     t_signal = signalled[0]
     ok, failed, lost, refused = [], [], [], []
-    in_flight = 0
+    in_flight = closing = 0
     for tag, answer in results:
         if isinstance(answer, NoAnswer):
-            # Never written, or written after the signal and not answered: the server had stopped
-            # accepting. Written before the signal and not answered: lost.
-            if answer.written_at is None or answer.written_at >= t_signal:
-                refused.append(tag)
+            # Written (or, never written, begun) after the signal and not answered: the server had
+            # stopped accepting. Written before the signal and not answered: lost.
+            if (answer.written_at or answer.sent_at + 0.1) >= t_signal:
+                refused.append(answer.kind)
             else:
                 lost.append((tag, repr(answer)))
             continue
         body = json_or_none(answer)
         if answer.status == 200 and isinstance(body, dict) and body.get("tag") == tag:
             ok.append(tag)
-            in_flight += answer.written_at < t_signal <= answer.answered_at
+            if answer.written_at < t_signal <= answer.answered_at:
+                in_flight += 1
+                closing += answer.headers.get("connection", "").lower() == "close"
         elif answer.written_at >= t_signal and answer.status == 503:
             failed.append(tag)  # answered, but refused after the signal: counted, and asserted below
         else:
@@ -73,14 +79,21 @@ def test_drain(tmp_path):
     after = [(t, s) for t, s in poller.samples if t >= t_signal]
     first_not_ready = next((t - t_signal for t, s in after if s != 200), None)
     ready_after = [t - t_signal for t, s in after if s == 200]
+    readyz = {}
+    for _, status in after:
+        readyz[status] = readyz.get(status, 0) + 1
     report("drain", len(results), len(ok), len(failed), len(lost), refused=len(refused),
-           in_flight_at_signal=in_flight, post_predict=f"{len(posts)}/{len(ok)}", exit_code=code,
+           refused_kinds=",".join(f"{k}:{refused.count(k)}" for k in sorted(set(refused))) or "-",
+           in_flight_at_signal=in_flight,
+           connection_close_sent=f"{closing}/{in_flight}", post_predict=f"{len(posts)}/{len(ok)}", exit_code=code,
            exit_s=round(exited, 2), readyz_not_ready_after_ms=round((first_not_ready or 0) * 1000, 1),
-           readyz_200_after_signal=len(ready_after), ran=len(started(log)))
+           readyz_after_signal=",".join(f"{k}:{v}" for k, v in sorted(readyz.items(), key=str)) or "-",
+           ran=len(started(log)))
     assert not lost, lost[:5]
     assert not failed, f"{len(failed)} requests were answered 503 after the signal"
     assert not missing_posts and len(posts) == len(ok), f"post_predict missing for {missing_posts[:5]}"
     assert code == 0
+    assert "slow" in ok, "the long request in flight at the signal did not complete"
     assert exited < GRACE
     assert first_not_ready is not None and first_not_ready < 0.25
     assert not [t for t in ready_after if t > 0.1], "/readyz answered 200 after the signal"

@@ -48,7 +48,7 @@ META_JSON = _resp_meta(200, 0, [(b"content-type", _JSON_CT)])
 META_TEXT = _resp_meta(200, 0, [(b"content-type", _TEXT_CT)])
 META_OCTET = _resp_meta(200, 0, [(b"content-type", _OCTET_CT)])
 META_BAD_JSON = _resp_meta(400, 1, [(b"content-type", _JSON_CT)])
-META_BAD_FORM = _resp_meta(400, 1, [(b"content-type", _TEXT_CT)])
+META_BAD_FORM = _resp_meta(400, 1, [(b"content-type", _JSON_CT)])
 META_RAISED = _resp_meta(500, 2, [])
 
 BUFFER_SIZE = 1 << 20
@@ -293,7 +293,7 @@ class Worker:
                         items = meta[hpos + 4:hpos + 4 + hlen].split(b"\0")
                         kw["headers"] = Headers(raw=list(zip(items[0::2], items[1::2])))
                 except Exception as e:
-                    raise Reject(META_BAD_FORM, f"malformed request meta: {e}".encode()) from None
+                    raise Reject(META_BAD_FORM, _json_dumps({"error": f"malformed request meta: {e}"}).encode()) from None
             if need_batch:
                 kw["batch_id"] = None
             return kw
@@ -320,10 +320,13 @@ class Worker:
                         else Headers()
                     items.append((name, UploadFile(BytesIO(data), size=length, filename=filename, headers=headers)))
                 else:
-                    items.append((name, data.decode("utf-8")))
+                    try:
+                        items.append((name, data.decode("utf-8")))
+                    except UnicodeDecodeError:  # as starlette: a text field that is not UTF-8 is Latin-1
+                        items.append((name, data.decode("latin-1")))
             return FormData(items)
         except Exception as e:
-            raise Reject(META_BAD_FORM, str(e).encode("utf-8", "replace")) from None
+            raise Reject(META_BAD_FORM, _json_dumps({"error": f"malformed form: {e}"}).encode()) from None
 
     # ---------------------------------------------------------------- running
 
