@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-command benchmark: `cortex serve` (release) vs a Cortex v0.23-style uvicorn + FastAPI runtime,
-# both serving examples/echo. See bench/README.md. Settings (environment):
+# both serving examples/echo, then examples/onnx-iris (model built into a temp copy). See bench/README.md.
+# Settings (environment):
 #   CORTEX_BIN      use this binary instead of building .build/release/cortex
+#   WORKLOAD="echo onnx" (default; or all, echo, onnx)
 #   DURATION=10s WARMUP=3s CONCURRENCIES="1 8 64" COLD_RUNS=3 SERVER_CPU=0 CLIENT_CPU=1
 #   TARGETS="cortex baseline baseline-lean"   BASELINE_ARGS="--loop asyncio --http h11" (pure-Python baseline)
 set -euo pipefail

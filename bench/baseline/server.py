@@ -18,7 +18,13 @@ BASELINE_VARIANT=lean drops the two `@app.middleware("http")` layers (Starlette'
 the costliest part of the stack) and parses the body in an async route that then awaits `predict` on the
 same one-thread default executor: a leaner runtime than Cortex shipped, for a sensitivity check.
 
+CORTEX_PREDICTOR_TYPE=onnx serves an `ONNXPredictor(onnx_client, config)` instead of a `PythonPredictor`,
+with `onnx_client` from bench/baseline/onnx_client.py on the model at CORTEX_MODEL_PATH (a .onnx file or a
+folder holding one; default: `model` beside the predictor), loaded once at startup.
+
 Run:  CORTEX_PREDICTOR=examples/echo/predictor.py uvicorn server:app --app-dir bench/baseline
+      CORTEX_PREDICTOR_TYPE=onnx CORTEX_PREDICTOR=/tmp/iris/predictor.py CORTEX_MODEL_PATH=/tmp/iris/model \
+          uvicorn server:app --app-dir bench/baseline
 """
 
 import asyncio
@@ -43,6 +49,8 @@ PREDICTOR_PATH = os.path.abspath(
 THREADS = int(os.environ.get("CORTEX_THREADS_PER_PROCESS", "1"))
 PREDICT_ROUTE = "/"
 VARIANT = os.environ.get("BASELINE_VARIANT", "cortex")
+PREDICTOR_TYPE = os.environ.get("CORTEX_PREDICTOR_TYPE", "python")  # python | onnx
+MODEL_PATH = os.path.abspath(os.environ.get("CORTEX_MODEL_PATH", os.path.join(os.path.dirname(PREDICTOR_PATH), "model")))
 
 request_thread_pool = ThreadPoolExecutor(max_workers=THREADS)
 
@@ -65,7 +73,13 @@ def load_predictor():
     spec = importlib.util.spec_from_file_location("cortex_predictor", PREDICTOR_PATH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    impl = module.PythonPredictor(config={})
+    if PREDICTOR_TYPE == "onnx":
+        # Cortex v0.23 handed ONNXPredictor an onnx_client built on the API's model (bench/baseline/onnx_client.py)
+        sys.path.insert(0, HERE)
+        from onnx_client import ONNXClient
+        impl = module.ONNXPredictor(onnx_client=ONNXClient(MODEL_PATH), config={})
+    else:
+        impl = module.PythonPredictor(config={})
     local_cache["predictor_impl"] = impl
     local_cache["predict_fn_args"] = inspect.getfullargspec(impl.predict).args
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side load benchmark: `cortex serve` vs a Cortex v0.23-style uvicorn/FastAPI runtime.
 
+Two workloads (WORKLOAD="echo onnx" by default, or one of them): examples/echo's trivial predictor, and
+examples/onnx-iris's ONNXPredictor on a model built into a temp copy of the example.
+
 Driven by bench/run.sh (which installs wrk, builds the release binary and the baseline's virtualenv);
 standard library only. Settings come from the environment (see bench/README.md).
 """
@@ -9,18 +12,20 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(BENCH)
 RESULTS = os.path.join(BENCH, "results")
-EXAMPLE = os.path.join(ROOT, "examples", "echo")
+EXAMPLES = os.path.join(ROOT, "examples")
 LUA = os.path.join(BENCH, "lib", "post.lua")
 
 CORTEX_BIN = os.environ.get("CORTEX_BIN") or os.path.join(ROOT, ".build", "release", "cortex")
@@ -32,9 +37,42 @@ COLD_RUNS = int(os.environ.get("COLD_RUNS", "3"))
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 TARGETS = os.environ.get("TARGETS", "cortex baseline baseline-lean").split()
-BODY = b'{"a": 1, "b": [1,2,3]}'
-EXPECTED = json.loads(BODY)
+WORKLOADS = os.environ.get("WORKLOAD", "echo onnx").replace("all", "echo onnx").replace(",", " ").split()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Workload:
+    """One predictor served by every target: the project folder, cortex's route, the POST body and the
+    answer it must get before loading."""
+
+    def __init__(self, name, project, api, body, expected, predictor_type="python"):
+        self.name, self.project, self.api, self.body = name, project, api, body
+        self.expected, self.predictor_type = expected, predictor_type
+
+    def check(self, answer):
+        if self.predictor_type == "python":  # echo: the JSON comes back
+            return json.loads(answer) == json.loads(self.expected)
+        return answer.strip() == self.expected
+
+
+def echo_workload():
+    body = b'{"a": 1, "b": [1,2,3]}'
+    return Workload("echo", os.path.join(EXAMPLES, "echo"), "echo", body, body)
+
+
+def onnx_workload(tmp):
+    """examples/onnx-iris copied into tmp (the example's own folder is left alone) with its model built there
+    by build_model.py, run with the baseline virtualenv's python (scikit-learn + skl2onnx)."""
+    source = os.path.join(EXAMPLES, "onnx-iris")
+    project = os.path.join(tmp, "onnx-iris")
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns("model", "__pycache__"))
+    done = subprocess.run([BASELINE_PYTHON, os.path.join(project, "build_model.py"), os.path.join(project, "model")],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"building the iris model failed:\n{done.stdout}{done.stderr}")
+    log("  " + done.stdout.strip().replace("\n", "\n  "))
+    body = b'{"sepal_length": 5.2, "sepal_width": 3.6, "petal_length": 1.4, "petal_width": 0.3}'
+    return Workload("onnx", project, "iris-classifier", body, b"setosa", predictor_type="onnx")
 
 
 def log(message):
@@ -161,20 +199,23 @@ class Sampler(threading.Thread):
 # ---------------------------------------------------------------- servers
 
 class Target:
-    def __init__(self, name, argv, path, env=None, cwd=ROOT):
-        self.name, self.argv, self.path, self.env, self.cwd = name, argv, path, env, cwd
+    def __init__(self, name, argv, path, body, ready_path=None, env=None, cwd=ROOT):
+        self.name, self.argv, self.path, self.body, self.env, self.cwd = name, argv, path, body, env, cwd
+        self.ready_path = ready_path  # a GET that answers 200 once the server says it is ready (cortex: /readyz)
 
 
-def make_target(name, port):
+def make_target(name, port, workload):
     if name == "cortex":
-        return Target("cortex", [CORTEX_BIN, "serve", EXAMPLE, "--port", str(port), "--host", "127.0.0.1"], "/echo")
+        return Target("cortex", [CORTEX_BIN, "serve", workload.project, "--port", str(port), "--host", "127.0.0.1"],
+                      "/" + workload.api, workload.body, ready_path="/readyz")
     if name in ("baseline", "baseline-lean"):
-        env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(EXAMPLE, "predictor.py"), CORTEX_THREADS_PER_PROCESS="1",
-                   BASELINE_VARIANT="lean" if name == "baseline-lean" else "cortex")
+        env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(workload.project, "predictor.py"),
+                   CORTEX_PREDICTOR_TYPE=workload.predictor_type, CORTEX_MODEL_PATH=os.path.join(workload.project, "model"),
+                   CORTEX_THREADS_PER_PROCESS="1", BASELINE_VARIANT="lean" if name == "baseline-lean" else "cortex")
         argv = [BASELINE_PYTHON, "-m", "uvicorn", "server:app", "--app-dir", os.path.join(BENCH, "baseline"),
                 "--host", "127.0.0.1", "--port", str(port)]
         argv += os.environ.get("BASELINE_ARGS", "").split()
-        return Target(name, argv, "/", env)
+        return Target(name, argv, "/", workload.body, env=env)
     raise SystemExit(f"unknown target {name}")
 
 
@@ -199,39 +240,49 @@ def stop(proc):
     proc.wait()
 
 
-def post(port, path, timeout=5.0):
+def request(port, path, body=None, timeout=5.0):
+    """POST body (as application/json) to path, or GET it when body is None."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", path, body=BODY, headers={"Content-Type": "application/json"})
+        if body is None:
+            conn.request("GET", path)
+        else:
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
         conn.close()
 
 
-def wait_first_200(port, path, proc, deadline_s):
-    start = time.perf_counter()
+def wait_first_200(port, path, proc, deadline_s, body=None, start=None):
+    start = time.perf_counter() if start is None else start
     while time.perf_counter() - start < deadline_s:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before answering")
         try:
-            status, body = post(port, path, timeout=2.0)
+            status, answer = request(port, path, body, timeout=2.0)
             if status == 200:
-                return body
+                return answer
         except (OSError, http.client.HTTPException):
             pass
         time.sleep(0.002)
-    raise RuntimeError(f"no 200 within {deadline_s}s")
+    raise RuntimeError(f"no 200 from {path} within {deadline_s}s")
 
 
-def cold_start(name, logfile):
+def cold_start(name, workload, logfile):
+    """Launch -> first 200 on the ready endpoint (cortex's /readyz; None for the baselines, which have none)
+    and launch -> first 200 on a POST of the workload's body (polled every 2 ms); seconds."""
     port = free_port()
-    target = make_target(name, port)
+    target = make_target(name, port, workload)
     t0 = time.perf_counter()
     proc = launch(target, logfile)
     try:
-        wait_first_200(port, target.path, proc, 300)
-        return time.perf_counter() - t0
+        ready = None
+        if target.ready_path:
+            wait_first_200(port, target.ready_path, proc, 300, start=t0)
+            ready = time.perf_counter() - t0
+        wait_first_200(port, target.path, proc, 300, body=target.body, start=t0)
+        return ready, time.perf_counter() - t0
     finally:
         stop(proc)
 
@@ -243,10 +294,10 @@ def parse_wrk(text):
     raise RuntimeError("wrk printed no summary:\n" + text)
 
 
-def run_wrk(port, path, connections, duration):
+def run_wrk(port, path, body, connections, duration):
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}", "--latency",
             "-s", LUA, f"http://127.0.0.1:{port}{path}"]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, BENCH_BODY=body.decode()))
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr}")
     return done.stdout, parse_wrk(done.stdout)
@@ -256,28 +307,28 @@ def tree_cpu(root):
     return {pid: t for pid in process_tree(root) if (t := cpu_seconds(pid)) is not None}
 
 
-def load_run(name, logfile, rawfile):
+def load_run(name, workload, logfile, rawfile):
     port = free_port()
-    target = make_target(name, port)
+    target = make_target(name, port, workload)
     proc = launch(target, logfile)
     result = {"runs": {}}
     try:
-        body = wait_first_200(port, target.path, proc, 300)
-        if json.loads(body) != EXPECTED:
-            raise RuntimeError(f"{name} answered {body!r}, expected {BODY!r}")
+        answer = wait_first_200(port, target.path, proc, 300, body=target.body)
+        if not workload.check(answer):
+            raise RuntimeError(f"{name} answered {answer!r} to {target.body!r}, expected {workload.expected!r}")
         sampler = Sampler(proc.pid)
         sampler.start()
-        run_wrk(port, target.path, max(CONCURRENCIES), WARMUP)  # warm-up, discarded
+        run_wrk(port, target.path, target.body, max(CONCURRENCIES), WARMUP)  # warm-up, discarded
         for c in CONCURRENCIES:
             before = tree_cpu(proc.pid)
             core0 = cpu_stat(SERVER_CPU)
             t0 = time.perf_counter()
-            text, summary = run_wrk(port, target.path, c, DURATION)
+            text, summary = run_wrk(port, target.path, target.body, c, DURATION)
             elapsed = time.perf_counter() - t0
             core1 = cpu_stat(SERVER_CPU)
             after = tree_cpu(proc.pid)
             with open(rawfile, "a") as raw:
-                raw.write(f"===== {name} c={c}\n{text}\n")
+                raw.write(f"===== {workload.name} {name} c={c}\n{text}\n")
             seconds = summary["duration_us"] / 1e6
             errors = summary["errors"]
             cpu = {}
@@ -306,7 +357,7 @@ def load_run(name, logfile, rawfile):
                 "server_core_other": round(core_busy - total_cpu / elapsed, 3),
             }
             result["runs"][str(c)] = run
-            log(f"  {name:13} c={c:<3} {run['rps']:>9.0f} req/s  p50 {run['p50_ms']:7.2f} ms  "
+            log(f"  {workload.name}/{name:13} c={c:<3} {run['rps']:>9.0f} req/s  p50 {run['p50_ms']:7.2f} ms  "
                 f"p99 {run['p99_ms']:7.2f} ms  non-2xx {run['non_2xx_3xx']}  "
                 f"errors {sum(run['socket_errors'].values())}  cpu/req {run['server_cpu_us_per_request']} us  "
                 f"core{SERVER_CPU} busy {run['server_core_busy']:.0%} (other {run['server_core_other']:.0%})")
@@ -332,7 +383,7 @@ def versions():
     try:
         info["baseline_packages"] = subprocess.run(
             [BASELINE_PYTHON, "-c", "import importlib.metadata as m;print(' '.join(f'{p}=={m.version(p)}' for p in "
-             "['fastapi','starlette','uvicorn','uvloop','httptools','anyio']))"],
+             "['fastapi','starlette','uvicorn','uvloop','httptools','anyio','onnxruntime','numpy']))"],
             capture_output=True, text=True).stdout.strip()
     except OSError:
         pass
@@ -375,8 +426,12 @@ def busy_percent(seconds=2.0):
     return round(100 * (1 - (idle1 - idle0) / max(total1 - total0, 1)), 1)
 
 
+def fmt_cold(cold, key):
+    return "-" if cold.get(key) is None else f"{cold[key]:.3f}"
+
+
 def fmt_table(results):
-    lines = []
+    lines = [f"workload: {results['workload']}"]
     head = (f"{'server':13} {'conc':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'cpu µs/req':>10}"
             f" {'core busy':>9} {'(other)':>8}")
     lines.append(head)
@@ -387,17 +442,19 @@ def fmt_table(results):
                          f"{run['non_2xx_3xx']:>8} {run['server_cpu_us_per_request']:>10} {run['server_core_busy']:>9.0%} "
                          f"{run['server_core_other']:>8.0%}")
     lines.append("")
-    lines.append(f"{'server':13} {'peak RSS MiB (ΣVmHWM)':>22} {'cold start s (median)':>22}  cold runs")
+    lines.append(f"{'server':13} {'peak RSS MiB (ΣVmHWM)':>22} {'cold s: /readyz':>16} {'cold s: 1st POST':>17}"
+                 "  1st POST runs (medians of these)")
     for name, r in results["servers"].items():
         cold = r["cold_start_s"]
-        lines.append(f"{name:13} {r['load']['peak_rss_mib']:>22.1f} {cold['median']:>22.3f}  "
-                     + ", ".join(f"{x:.3f}" for x in cold["runs"]))
+        lines.append(f"{name:13} {r['load']['peak_rss_mib']:>22.1f} {fmt_cold(cold, 'readyz_median'):>16} "
+                     f"{fmt_cold(cold, 'median'):>17}  " + ", ".join(f"{x:.3f}" for x in cold["runs"]))
     for base, ratios in results.get("ratios", {}).items():
         lines.append("")
         lines.append(f"cortex / {base}:")
-        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p99 ratio':>10}")
+        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p99 ratio':>10} {'cpu/req ratio':>14}")
         for c, ratio in ratios["by_concurrency"].items():
-            lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p99_ratio']:>10.3f}")
+            lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p99_ratio']:>10.3f} "
+                         f"{ratio['cpu_per_request_ratio']:>14.3f}")
         lines.append(f"RSS difference (cortex - {base}): {ratios['rss_diff_mib']:+.1f} MiB")
     if results.get("targets"):
         lines.append("")
@@ -407,41 +464,34 @@ def fmt_table(results):
     return "\n".join(lines)
 
 
-def main():
-    os.sched_setaffinity(0, {int(CLIENT_CPU)})  # keep this driver (and its pollers) off the server's core
-    os.makedirs(RESULTS, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    rawfile = os.path.join(RESULTS, f"wrk-{stamp}.txt")
-    results = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": {
-        "duration": DURATION, "warmup": WARMUP, "concurrencies": CONCURRENCIES, "cold_runs": COLD_RUNS,
-        "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU, "body": BODY.decode(),
-        "cortex_bin": CORTEX_BIN, "baseline_args": os.environ.get("BASELINE_ARGS", ""), "targets": TARGETS},
-        "environment": versions(), "loadavg_start": open("/proc/loadavg").read().split()[:3], "servers": {}}
-    results["busy_percent_before"] = busy_percent()
-    if results["busy_percent_before"] > 10:
-        log(f"WARNING: the machine was {results['busy_percent_before']}% busy before the benchmark: "
-            "other work on it will skew the numbers")
-
+def measure_workload(workload, common, stamp, rawfile):
+    results = dict(common, workload=workload.name, servers={})
+    results["settings"] = dict(common["settings"], body=workload.body.decode(),
+                               expected_answer=workload.expected.decode(), project=workload.project)
     for name in TARGETS:
-        logfile = os.path.join(RESULTS, f"{name}-{stamp}.log")
-        log(f"== {name}: priming start (builds/caches the environment, warms the page cache; not counted)")
-        primed = cold_start(name, logfile)
+        logfile = os.path.join(RESULTS, f"{workload.name}-{name}-{stamp}.log")
+        log(f"== {workload.name}/{name}: priming start (builds/caches the environment, warms the page cache; not counted)")
+        primed = cold_start(name, workload, logfile)[1]
         log(f"  first start: {primed:.3f} s")
-        runs = []
+        ready, first = [], []
         for i in range(COLD_RUNS):
             wait_quiet(limit_s=10)
-            runs.append(cold_start(name, logfile))
-            log(f"  cold start {i + 1}: {runs[-1]:.3f} s")
+            r, f = cold_start(name, workload, logfile)
+            ready.append(r)
+            first.append(f)
+            log(f"  cold start {i + 1}: " + (f"/readyz {r:.3f} s, " if r is not None else "") + f"first POST 200 {f:.3f} s")
         quiet = wait_quiet()
         if quiet >= 10:
             log(f"WARNING: machine still {quiet}% busy; measuring anyway")
-        log(f"== {name}: load (wrk -t1, {DURATION} per concurrency, after a {WARMUP} warm-up at c={max(CONCURRENCIES)})")
-        load = load_run(name, logfile, rawfile)
-        results["servers"][name] = {
-            "cold_start_s": {"median": round(statistics.median(runs), 3), "runs": [round(r, 3) for r in runs],
-                             "priming_start": round(primed, 3)},
-            "load": load,
-        }
+        log(f"== {workload.name}/{name}: load (wrk -t1, {DURATION} per concurrency, after a {WARMUP} warm-up at "
+            f"c={max(CONCURRENCIES)})")
+        load = load_run(name, workload, logfile, rawfile)
+        cold = {"median": round(statistics.median(first), 3), "runs": [round(x, 3) for x in first],
+                "priming_start": round(primed, 3)}
+        if ready[0] is not None:
+            cold["readyz_median"] = round(statistics.median(ready), 3)
+            cold["readyz_runs"] = [round(x, 3) for x in ready]
+        results["servers"][name] = {"cold_start_s": cold, "load": load}
 
     if "cortex" in results["servers"]:
         cx = results["servers"]["cortex"]
@@ -454,27 +504,66 @@ def main():
             by = {}
             for c in map(str, CONCURRENCIES):
                 a, b = cx["load"]["runs"][c], bl["load"]["runs"][c]
-                by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3)}
+                by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3),
+                         "cpu_per_request_ratio": round(a["server_cpu_us_per_request"]
+                                                        / max(b["server_cpu_us_per_request"], 1e-9), 3)}
             rss_diff = round(cx["load"]["peak_rss_mib"] - bl["load"]["peak_rss_mib"], 1)
             results["ratios"][base] = {"by_concurrency": by, "rss_diff_mib": rss_diff}
-            results["targets"] += [
-                {"what": f"throughput at c={top} >= 3x {base}", "value": f"{by[top]['throughput_x']}x", "pass": by[top]["throughput_x"] >= 3},
-                {"what": f"p99 at c={top} <= 1/3 of {base}", "value": f"{by[top]['p99_ratio']}", "pass": by[top]["p99_ratio"] <= 1 / 3},
-                {"what": f"peak RSS <= {base} + 30 MiB", "value": f"{rss_diff:+} MiB", "pass": rss_diff <= 30},
-            ]
+            if workload.name == "echo":  # the issue's targets are stated for the serving overhead (echo)
+                results["targets"] += [
+                    {"what": f"throughput at c={top} >= 3x {base}", "value": f"{by[top]['throughput_x']}x",
+                     "pass": by[top]["throughput_x"] >= 3},
+                    {"what": f"p99 at c={top} <= 1/3 of {base}", "value": f"{by[top]['p99_ratio']}",
+                     "pass": by[top]["p99_ratio"] <= 1 / 3},
+                    {"what": f"peak RSS <= {base} + 30 MiB", "value": f"{rss_diff:+} MiB", "pass": rss_diff <= 30},
+                ]
         results["targets"] += [
-            {"what": "cortex cold start < 1 s (median)", "value": f"{cx['cold_start_s']['median']} s", "pass": cx["cold_start_s"]["median"] < 1},
+            {"what": "cortex cold start < 1 s (median, launch -> first POST 200)", "value": f"{cx['cold_start_s']['median']} s",
+             "pass": cx["cold_start_s"]["median"] < 1},
             {"what": "no non-2xx responses or socket errors (all servers)", "value": str(non2xx), "pass": non2xx == 0},
         ]
     results["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     table = fmt_table(results)
     results["table"] = table.splitlines()
-    for path in (os.path.join(RESULTS, "latest.json"), os.path.join(RESULTS, f"bench-{stamp}.json")):
+    suffix = "" if workload.name == "echo" else f"-{workload.name}"
+    paths = [os.path.join(RESULTS, f"latest{suffix}.json"), os.path.join(RESULTS, f"bench{suffix}-{stamp}.json")]
+    for path in paths:
         with open(path, "w") as f:
             json.dump(results, f, indent=2, ensure_ascii=False)
             f.write("\n")
-    print(table)
-    print(f"\nJSON: {os.path.join(RESULTS, 'latest.json')}   raw wrk output: {rawfile}")
+    print(table + f"\nJSON: {paths[0]}\n", flush=True)
+
+
+def main():
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})  # keep this driver (and its pollers) off the server's core
+    os.makedirs(RESULTS, exist_ok=True)
+    unknown = [w for w in WORKLOADS if w not in ("echo", "onnx")]
+    if unknown or not WORKLOADS:
+        raise SystemExit(f"WORKLOAD must name echo and/or onnx (or all), not {unknown or WORKLOADS}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rawfile = os.path.join(RESULTS, f"wrk-{stamp}.txt")
+    common = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": {
+        "duration": DURATION, "warmup": WARMUP, "concurrencies": CONCURRENCIES, "cold_runs": COLD_RUNS,
+        "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU, "cortex_bin": CORTEX_BIN,
+        "baseline_args": os.environ.get("BASELINE_ARGS", ""), "targets": TARGETS, "workloads": WORKLOADS},
+        "environment": versions(), "loadavg_start": open("/proc/loadavg").read().split()[:3]}
+    common["busy_percent_before"] = busy_percent()
+    if common["busy_percent_before"] > 10:
+        log(f"WARNING: the machine was {common['busy_percent_before']}% busy before the benchmark: "
+            "other work on it will skew the numbers")
+
+    tmp = tempfile.mkdtemp(prefix="cortex-bench-")
+    try:
+        for name in WORKLOADS:
+            if name == "echo":
+                workload = echo_workload()
+            else:
+                log(f"== onnx: building the iris model into {tmp} (examples/onnx-iris/build_model.py)")
+                workload = onnx_workload(tmp)
+            measure_workload(workload, common, stamp, rawfile)  # prints its table as soon as it is done
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"raw wrk output: {rawfile}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 -- wrk script: POST a small JSON body; print a machine-readable summary line at the end.
 wrk.method = "POST"
-wrk.body = '{"a": 1, "b": [1,2,3]}'
+-- the body comes from $BENCH_BODY (bench.py sets it per workload); the echo body otherwise
+wrk.body = os.getenv("BENCH_BODY") or '{"a": 1, "b": [1,2,3]}'
 wrk.headers["Content-Type"] = "application/json"
 
 function done(summary, latency, requests)
