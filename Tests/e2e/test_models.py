@@ -467,3 +467,43 @@ def test_s3_unreachable_bucket_stops_serve(s3_server, tmp_path):
     assert code != 0
     assert "s3://no-such-bucket-here/texts" in server.logs()
     assert "NoSuchBucket" in server.logs() or "does not exist" in server.logs(), server.logs()
+
+
+def test_s3_caching_downloads_on_demand_within_disk_cache_size(s3_server, serve):
+    import hashlib
+    bucket = f"cache-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(Bucket=bucket)
+    for version in range(1, 5):
+        s3_server.put_object(Bucket=bucket, Key=f"texts/{version}/model.txt", Body=f"v{version}".encode())
+    location = f"s3://{bucket}/texts"
+    yaml = f"""
+- name: texts
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+    models:
+      paths:
+        - name: texts
+          model_path: {location}
+      cache_size: 1
+      disk_cache_size: 2
+"""
+    s = serve({"cortex.yaml": yaml, "predictor.py": TEXT_MODEL_PREDICTOR})
+    cache_root = pathlib.Path(os.environ.get("CORTEX_CACHE_DIR", pathlib.Path.home() / ".cache" / "cortex-swift"))
+    mirror = cache_root / "models" / hashlib.sha256(location.encode()).hexdigest()[:24]
+
+    def on_disk():
+        return sorted(p.name for p in mirror.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if mirror.exists() else []
+
+    # Nothing is downloaded before it is used; the summary lists every version all the same.
+    assert on_disk() == []
+    assert s.get("/texts").json()["model_metadata"] == {
+        "texts": {"versions": ["1", "2", "3", "4"], "latest": "4"}}
+    for version, expected_disk in [(1, ["1"]), (2, ["1", "2"]), (3, ["2", "3"]), (1, ["1", "3"]), (4, ["1", "4"])]:
+        r = s.post(f"/texts?model=texts&version={version}", json={})
+        assert r.json() == {"answer": f"v{version}"}, r.text
+        assert on_disk() == expected_disk, (version, on_disk())
+    assert "downloading model texts version 4" in s.logs()
+    assert "from the disk cache" in s.logs()
