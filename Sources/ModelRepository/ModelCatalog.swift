@@ -54,7 +54,8 @@ public struct ModelCatalog: Sendable, Equatable, Codable {
     /// name → the versions available and the latest.
     public var summaryJSON: String {
         func quoted(_ text: String) -> String {
-            let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]))
+            let data =
+                (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes]))
                 ?? Data("[\"\"]".utf8)
             return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
         }

@@ -102,6 +102,14 @@ class Server:
             self.out.close()
             self.err.close()
 
+    def exit_code_of_start(self, timeout=300):
+        """Starts a server expected to fail and returns its exit code (it is killed if it does not exit)."""
+        self.start(wait=False)
+        try:
+            return self.wait_exit(timeout=timeout)
+        finally:
+            self.stop()
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -9,8 +9,8 @@ from cortex_e2e import ECHO_YAML, Server, child_pids, run_cli, write_project
 
 def start_failing(tmp_path, predictor, yaml=ECHO_YAML):
     project = write_project(tmp_path / "p", {"cortex.yaml": yaml, "predictor.py": predictor})
-    s = Server(project).start(wait=False)
-    code = s.wait_exit(120)
+    s = Server(project)
+    code = s.exit_code_of_start(120)
     return code, s.stderr()
 
 

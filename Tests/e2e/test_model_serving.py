@@ -284,12 +284,7 @@ def test_invalid_layout_stops_serve_naming_the_path(tmp_path, case):
                  "models/1/model.txt": "one", "models/2/model.txt": "two", f"{bad}/model.txt": "x"}
     project = write_project(tmp_path / "p", files)
     server = Server(project)
-    server.start(wait=False)
-    try:
-        code = server.wait_exit(timeout=300)
-    finally:
-        server.stop()
-    assert code != 0
+    assert server.exit_code_of_start() != 0
     logs = server.logs()
     assert bad in logs, logs
     if case == "onnx-two-files":
@@ -459,12 +454,7 @@ def test_s3_unreachable_bucket_stops_serve(s3_server, tmp_path):
         "cortex.yaml": SINGLE_YAML.replace("model_path: models", "model_path: s3://no-such-bucket-here/texts"),
         "predictor.py": TEXT_MODEL_PREDICTOR})
     server = Server(project)
-    server.start(wait=False)
-    try:
-        code = server.wait_exit(timeout=300)
-    finally:
-        server.stop()
-    assert code != 0
+    assert server.exit_code_of_start() != 0
     assert "s3://no-such-bucket-here/texts" in server.logs()
     assert "NoSuchBucket" in server.logs() or "does not exist" in server.logs(), server.logs()
 

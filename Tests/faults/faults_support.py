@@ -202,6 +202,17 @@ class Client:
                             {"Content-Type": "application/json", **(headers or {})})
 
 
+def one(port, payload):
+    """One POST of `payload` to /echo on a fresh connection: the Answer, or the NoAnswer raised."""
+    client = Client(port)
+    try:
+        return client.post_json("/echo", payload)
+    except NoAnswer as e:
+        return e
+    finally:
+        client.close()
+
+
 def json_or_none(answer):
     try:
         return answer.json()

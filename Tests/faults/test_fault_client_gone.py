@@ -6,7 +6,7 @@ import socket
 import struct
 import time
 
-from faults_support import Client, NoAnswer, json_or_none, project_yaml, report, start_server, started, wait_for
+from faults_support import one, Client, NoAnswer, json_or_none, project_yaml, report, start_server, started, wait_for
 
 WHOLE = 48  # complete requests, abandoned while queued (more than the worker's prefetch window of 32)
 PARTIAL = 10  # requests abandoned half-way through their body
@@ -26,16 +26,6 @@ def abandon(sock, reset):
     if reset:  # RST instead of FIN
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
-
-
-def one(port, payload):
-    client = Client(port)
-    try:
-        return client.post_json("/echo", payload)
-    except NoAnswer as e:
-        return e
-    finally:
-        client.close()
 
 
 def ok(answer, tag):

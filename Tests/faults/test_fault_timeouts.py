@@ -2,22 +2,12 @@
 wait in the queue (the front's or the worker's prefetch window) never reach the predictor."""
 import concurrent.futures
 
-from faults_support import Client, NoAnswer, carries_request_id, child_pids, json_or_none, log_lines, \
+from faults_support import one, Client, NoAnswer, carries_request_id, child_pids, json_or_none, log_lines, \
     project_yaml, report, start_server, started, wait_for
 
 TIMEOUT = 1.0
 QUEUED = 48  # more than a worker's prefetch window (32): some wait in the front, some in the worker
 NORMAL = 10
-
-
-def one(port, payload):
-    client = Client(port)
-    try:
-        return client.post_json("/echo", payload)
-    except NoAnswer as e:
-        return e
-    finally:
-        client.close()
 
 
 def is_504(answer):
