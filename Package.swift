@@ -73,6 +73,7 @@ let package = Package(
                 "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "Subprocess", "Workers",
                 "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -95,7 +95,14 @@ public enum ServeRunner {
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            let ports = ([options.port] + project.apis.compactMap(\.networking.localPort)).map(String.init)
+            throw PreparedProject.Problems(lines: [
+                "cannot listen on \(options.host): a port is already in use (ports \(ports.joined(separator: ", ")); \(error))"
+            ])
+        }
     }
 
     static func makeRuntimeDirectory() throws -> String {
@@ -108,26 +115,47 @@ public enum ServeRunner {
 }
 
 /// The port the front actually listens on (known once it is bound; `--port 0` picks a free one).
+/// Waiting for it is cancellable: if the front cannot bind, the service group cancels the waiters.
 final class PortPromise: Sendable {
-    private let state = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    private struct State {
+        var port: Int?
+        var cancelled = false
+        var waiters: [UInt64: CheckedContinuation<Int, any Error>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     func fulfil(_ port: Int) {
         let waiters = state.withLock { state in
             state.port = port
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         for waiter in waiters { waiter.resume(returning: port) }
     }
 
     var value: Int {
-        get async {
-            await withCheckedContinuation { continuation in
-                let port = state.withLock { state -> Int? in
-                    if state.port == nil { state.waiters.append(continuation) }
-                    return state.port
+        get async throws {
+            let id = state.withLock { state -> UInt64 in
+                defer { state.nextWaiter += 1 }
+                return state.nextWaiter
+            }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let outcome = state.withLock { state -> Result<Int, any Error>? in
+                        if let port = state.port { return .success(port) }
+                        if state.cancelled { return .failure(CancellationError()) }
+                        state.waiters[id] = continuation
+                        return nil
+                    }
+                    if let outcome { continuation.resume(with: outcome) }
                 }
-                if let port { continuation.resume(returning: port) }
+            } onCancel: {
+                let waiter = state.withLock { state in
+                    state.cancelled = true
+                    return state.waiters.removeValue(forKey: id)
+                }
+                waiter?.resume(throwing: CancellationError())
             }
         }
     }
@@ -148,7 +176,7 @@ struct PoolsService: Service {
     let logger: Logger
 
     func run() async throws {
-        let port = await frontPort.value
+        let port = try await frontPort.value
         var watchers: [String: (ModelWatcher, ModelCatalog)] = [:]
         for api in project.apis {
             guard

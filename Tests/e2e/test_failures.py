@@ -121,3 +121,15 @@ def test_validate(tmp_path):
     s = Server(bad).start(wait=False)
     assert s.wait_exit(60) != 0
     assert "threads_per_process" in s.stderr()
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path):
+    import socket as sockets
+    project = write_project(tmp_path / "p", {"cortex.yaml": ECHO_YAML,
+                                             "predictor.py": "class PythonPredictor:\n    def predict(self):\n        return 1\n"})
+    with sockets.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        s = Server(project, port=taken.getsockname()[1])
+        assert s.exit_code_of_start(60) != 0
+    assert "already in use" in s.stderr()
