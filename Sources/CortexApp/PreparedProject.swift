@@ -60,6 +60,8 @@ public struct PreparedProject: Sendable {
                         + (exists
                             ? "\(api.predictor.path) is excluded from the project (hidden, ignored by .cortexignore, or a bytecode file)"
                             : "file \(api.predictor.path) does not exist in \(root)"))
+            } else if let problem = Self.classProblem(file: root + "/" + predictorPath, api: api) {
+                problems.append("\(display): api \(api.name): predictor.path: \(problem)")
             }
             if let watcher = ModelWatcher(
                 api: api, projectRoot: root, cacheRoot: "", python: "", logger: Logger(label: "validate"))
@@ -73,6 +75,33 @@ public struct PreparedProject: Sendable {
         }
         if !problems.isEmpty { throw Problems(lines: problems) }
         return PreparedProject(configFile: configFile, root: root, apis: apis, files: files, dotEnv: dotEnv)
+    }
+
+    /// Whether the predictor file defines (or imports) the class its type needs: a quick look at the
+    /// source, so `validate` catches a mismatch without running any Python (`serve` checks for real).
+    static func classProblem(file: String, api: APISpec) -> String? {
+        guard let source = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+        let expected = api.predictor.type.className
+        func defines(_ name: String) -> Bool {
+            source.split(separator: "\n").contains { raw in
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                let words = line.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).map(String.init)
+                if line.hasPrefix("class "), words.dropFirst().first == name { return true }
+                if line.hasPrefix("from "), line.contains(" import "), words.contains(name) { return true }
+                if line.hasPrefix(name), line.dropFirst(name.count).trimmingCharacters(in: .whitespaces).hasPrefix("=")
+                {
+                    return true
+                }
+                return false
+            }
+        }
+        // A star import or a dynamic definition cannot be judged from the text: leave it to `serve`.
+        let opaque = source.contains("import *") || source.contains("globals()") || source.contains("exec(")
+        guard !defines(expected), !opaque else { return nil }
+        let others = PredictorType.allCases.map(\.className).filter { $0 != expected && defines($0) }
+        let hint = others.isEmpty ? "" : " (it defines \(others.joined(separator: ", ")); is predictor.type right?)"
+        return
+            "\(api.predictor.path) does not define class \(expected), which predictor.type \(api.predictor.type.rawValue) needs\(hint)"
     }
 
     static func normalise(_ path: String) -> String {

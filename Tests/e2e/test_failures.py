@@ -133,3 +133,15 @@ def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path):
         s = Server(project, port=taken.getsockname()[1])
         assert s.exit_code_of_start(60) != 0
     assert "already in use" in s.stderr()
+
+
+def test_validate_checks_the_class_matches_the_predictor_type(tmp_path):
+    yaml = ECHO_YAML.replace("type: python", "type: onnx") + "    model_path: model\n"
+    project = write_project(tmp_path / "p", {"cortex.yaml": yaml, "model/model.onnx": b"\0",
+                                             "predictor.py": "class PythonPredictor:\n    pass\n"})
+    result = run_cli("validate", str(project))
+    assert result.returncode == 1
+    assert "does not define class ONNXPredictor" in result.stderr and "PythonPredictor" in result.stderr
+    imported = write_project(tmp_path / "q", {"cortex.yaml": ECHO_YAML, "impl.py": "class PythonPredictor: pass\n",
+                                              "predictor.py": "from impl import PythonPredictor\n"})
+    assert run_cli("validate", str(imported)).returncode == 0
