@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "Workers",
             dependencies: [
-                "WorkerProtocol", "Scheduling",
+                "WorkerProtocol", "Scheduling", "Subprocess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

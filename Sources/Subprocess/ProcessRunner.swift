@@ -53,35 +53,52 @@ public enum ProcessRunner {
     }
 }
 
-/// Output split into lines as it arrives.
-final class LineCollector: Sendable {
-    private let state = Mutex<(pending: [UInt8], lines: [String])>(([], []))
+/// Splits a byte stream into lines as it arrives (child process output).
+public final class LineSplitter: Sendable {
+    private let pending = Mutex<[UInt8]>([])
 
-    func append(_ data: Data) -> [String] {
-        state.withLock { state in
-            state.pending.append(contentsOf: data)
+    public init() {}
+
+    /// The lines completed by `data`.
+    public func append(_ data: Data) -> [String] {
+        pending.withLock { pending in
+            pending.append(contentsOf: data)
             var lines: [String] = []
-            while let newline = state.pending.firstIndex(of: UInt8(ascii: "\n")) {
-                lines.append(String(decoding: state.pending[..<newline], as: UTF8.self))
-                state.pending.removeSubrange(...newline)
+            var start = 0
+            for index in pending.indices where pending[index] == UInt8(ascii: "\n") {
+                lines.append(String(decoding: pending[start..<index], as: UTF8.self))
+                start = index + 1
             }
-            state.lines.append(contentsOf: lines)
+            pending.removeFirst(start)
             return lines
         }
     }
 
     /// The unterminated last line, if any.
-    func finish() -> String? {
-        state.withLock { state in
-            guard !state.pending.isEmpty else { return nil }
-            let line = String(decoding: state.pending, as: UTF8.self)
-            state.pending.removeAll()
-            state.lines.append(line)
-            return line
+    public func finish() -> String? {
+        pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending.isEmpty ? nil : String(decoding: pending, as: UTF8.self)
         }
     }
+}
 
-    var text: String {
-        state.withLock { $0.lines.joined(separator: "\n") }
+/// Every line of a child's output, kept for its result.
+final class LineCollector: Sendable {
+    private let splitter = LineSplitter()
+    private let lines = Mutex<[String]>([])
+
+    func append(_ data: Data) -> [String] {
+        let new = splitter.append(data)
+        lines.withLock { $0.append(contentsOf: new) }
+        return new
     }
+
+    func finish() -> String? {
+        let last = splitter.finish()
+        if let last { lines.withLock { $0.append(last) } }
+        return last
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Scheduling
+import Subprocess
 import Synchronization
 import WorkerProtocol
 
@@ -138,15 +139,6 @@ public final class WorkerPool: Sendable {
 
     /// Requests held (queued or on a worker).
     public var inFlight: Int { state.withLock { $0.machine.inFlight } }
-
-    /// Process ids of the live workers, by worker number (for tests and diagnostics).
-    public var workerPIDs: [Int: Int32] {
-        state.withLock { state in
-            state.slots.compactMapValues { slot in
-                slot.phase == .exited ? nil : slot.process?.processIdentifier
-            }
-        }
-    }
 
     // MARK: Requests
 
@@ -381,7 +373,7 @@ public final class WorkerPool: Sendable {
         let logger = self.logger
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            let lines = data.isEmpty ? splitter.finish() : splitter.append(data)
+            let lines = data.isEmpty ? splitter.finish().map { [$0] } ?? [] : splitter.append(data)
             if data.isEmpty { handle.readabilityHandler = nil }
             for line in lines {
                 logger.info(
