@@ -99,17 +99,9 @@ struct ModelWatcher: Sendable {
             }
             if source.isS3 { try await sync(source) }
             do {
-                if let name = source.name {
-                    models.append(
-                        ModelEntry(
-                            name: name, versions: try ModelLayout.versions(of: source.localDirectory, format: format)))
-                } else {
-                    models += try ModelLayout.models(inDirectory: source.localDirectory, format: format)
-                }
+                models += try localModels(source)
             } catch {
-                throw PreparedProject.Problems(lines: [
-                    "api \(api.name): \(source.field): \(source.location): \(error.message)"
-                ])
+                throw PreparedProject.Problems(lines: [problem(source, error)])
             }
         }
         return ModelCatalog(models: models.sorted { $0.name < $1.name })
@@ -119,16 +111,24 @@ struct ModelWatcher: Sendable {
     func localLayoutProblems() -> [String] {
         sources.filter { !$0.isS3 }.compactMap { source -> String? in
             do throws(ModelLayoutError) {
-                if source.name != nil {
-                    _ = try ModelLayout.versions(of: source.localDirectory, format: format)
-                } else {
-                    _ = try ModelLayout.models(inDirectory: source.localDirectory, format: format)
-                }
+                _ = try localModels(source)
                 return nil
             } catch {
-                return "api \(api.name): \(source.field): \(source.location): \(error.message)"
+                return problem(source, error)
             }
         }
+    }
+
+    /// The models a source's local folder holds: one model, or (for `models.dir`) one per child folder.
+    private func localModels(_ source: Source) throws(ModelLayoutError) -> [ModelEntry] {
+        guard let name = source.name else {
+            return try ModelLayout.models(inDirectory: source.localDirectory, format: format)
+        }
+        return [ModelEntry(name: name, versions: try ModelLayout.versions(of: source.localDirectory, format: format))]
+    }
+
+    private func problem(_ source: Source, _ error: ModelLayoutError) -> String {
+        "api \(api.name): \(source.field): \(source.location): \(error.message)"
     }
 
     /// Polls every `model_poll_interval` until cancelled, calling `changed` with each new catalog.

@@ -40,8 +40,6 @@ public final class APIRegistry: Sendable {
         pools.withLock { $0[api] }
     }
 
-    public var allPools: [WorkerPool] { pools.withLock { Array($0.values) } }
-
     /// Records the models and versions an API serves now (JSON object), shown by `GET` on its endpoint.
     public func setModelMetadata(_ json: String, for api: String) {
         modelMetadata.withLock { $0[api] = json }
