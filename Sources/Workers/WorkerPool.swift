@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Scheduling
-import Subprocess
+import ChildProcesses
 import Synchronization
 import WorkerProtocol
 
