@@ -9,6 +9,7 @@ import PythonEnvironment
 import Server
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 import WorkerProtocol
 import Workers
 

@@ -24,40 +24,52 @@ struct FileLockTests {
         let path = Self.lockPath()
         defer { unlink(path) }
         // Held through a second open file description, as another process would hold it.
-        let holder = open(path, O_CREAT | O_RDWR, 0o644)
-        try #require(holder >= 0)
-        try #require(flock(holder, LOCK_EX) == 0)
-        let released = Atomic<Bool>(false)
-        @Sendable func release() {
-            if !released.exchange(true, ordering: .sequentiallyConsistent) {
-                flock(holder, LOCK_UN)
-                close(holder)
-            }
-        }
+        let holder = try Holder(path: path)
         // Safety net on a plain thread, so a blocking implementation fails instead of hanging.
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: 5)
-            release()
+            holder.release()
         }
 
         let waiters = max(8, ProcessInfo.processInfo.activeProcessorCount * 2)
-        let acquired = Atomic<Int>(0)
         let tasks = (0..<waiters).map { _ in
             Task {
                 let lock = try await FileLock.acquire(path: path)
-                acquired.add(1, ordering: .sequentiallyConsistent)
+                holder.acquiredByWaiters.add(1, ordering: .sequentiallyConsistent)
                 lock.release()
             }
         }
         try await Task.sleep(for: .milliseconds(300))  // the waiters are waiting now
-        let unrelated = Task { released.load(ordering: .sequentiallyConsistent) }
+        let unrelated = Task { holder.isReleased }
         let lockWasReleasedFirst = await unrelated.value
         #expect(!lockWasReleasedFirst, "unrelated async work had to wait for the lock to be released")
-        #expect(acquired.load(ordering: .sequentiallyConsistent) == 0)
+        #expect(holder.acquiredByWaiters.load(ordering: .sequentiallyConsistent) == 0)
 
-        release()
+        holder.release()
         for task in tasks { try await task.value }
-        #expect(acquired.load(ordering: .sequentiallyConsistent) == waiters)
+        #expect(holder.acquiredByWaiters.load(ordering: .sequentiallyConsistent) == waiters)
+    }
+
+    /// The lock, held through its own open file description; released once.
+    final class Holder: Sendable {
+        let descriptor: Int32
+        let released = Atomic<Bool>(false)
+        let acquiredByWaiters = Atomic<Int>(0)
+
+        init(path: String) throws {
+            descriptor = open(path, O_CREAT | O_RDWR, 0o644)
+            try #require(descriptor >= 0)
+            try #require(flock(descriptor, LOCK_EX) == 0)
+        }
+
+        var isReleased: Bool { released.load(ordering: .sequentiallyConsistent) }
+
+        func release() {
+            if !released.exchange(true, ordering: .sequentiallyConsistent) {
+                flock(descriptor, LOCK_UN)
+                close(descriptor)
+            }
+        }
     }
 
     @Test func cancellingAWaiterEndsItsWait() async throws {
