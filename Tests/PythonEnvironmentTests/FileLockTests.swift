@@ -75,14 +75,22 @@ struct FileLockTests {
     @Test func cancellingAWaiterEndsItsWait() async throws {
         let path = Self.lockPath()
         defer { unlink(path) }
-        let held = try await FileLock.acquire(path: path)
-        defer { held.release() }
-        let waiter = Task { try await FileLock.acquire(path: path) }
+        let holder = try Holder(path: path)
+        defer { holder.release() }
+        Thread.detachNewThread {  // safety net, as above
+            Thread.sleep(forTimeInterval: 5)
+            holder.release()
+        }
+        let waiter = Task {
+            let lock = try await FileLock.acquire(path: path)
+            lock.release()
+        }
         try await Task.sleep(for: .milliseconds(200))
         let cancelled = ContinuousClock.now
         waiter.cancel()
-        await #expect(throws: CancellationError.self) { _ = try await waiter.value }
+        await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(ContinuousClock.now - cancelled < .seconds(2))
+        #expect(!holder.isReleased)
     }
 
     @Test func lockIsExclusive() async throws {
