@@ -1,5 +1,5 @@
-"""SIGINT while `cortex serve` builds a Python environment stops it promptly, with nothing left running
-(issue 9: child processes on swift-subprocess, cancellable preparation)."""
+"""Building a project's Python environment (issue 9): SIGINT during the build stops `cortex serve`
+promptly with nothing left running; a requirement that cannot be installed is named in one line."""
 import os
 import signal
 import time
@@ -60,6 +60,7 @@ def test_sigint_during_an_environment_build_stops_everything(tmp_path):
         "requirements.txt": f"slow-pkg @ file://{package}\n",
     })
     s = Server(project)
+    running = set()
     s.start(wait=False)
     try:
         deadline = time.time() + 300
@@ -81,8 +82,30 @@ def test_sigint_during_an_environment_build_stops_everything(tmp_path):
         elapsed = time.time() - started
     finally:
         s.stop(sig=signal.SIGKILL)
+        left = {pid: command(pid) for pid in running if alive(pid)}
+        for pid in left:  # leave nothing behind, even when the test fails
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
     assert code != 0
     assert elapsed < 10
     assert "interrupted" in s.stderr()
-    left = {pid: command(pid) for pid in running if alive(pid)}
     assert not left, f"still running after serve exited: {left}"
+
+
+def test_a_requirement_that_cannot_be_installed_is_named_first(tmp_path):
+    project = write_project(tmp_path / "p", {
+        "cortex.yaml": ECHO_YAML,
+        "predictor.py": PREDICTOR,
+        "requirements.txt": "requests==99.0.0\n",
+    })
+    s = Server(project)
+    code = s.exit_code_of_start(300)
+    err = s.stderr()
+    assert code != 0
+    error = err[err.index("\nerror: ") + 1:]  # the error `serve` exits with, after the logged progress
+    first, rest = error.split("\n", 1)
+    assert first.startswith("error: cannot install requests==99.0.0 for Python 3.")
+    assert "no published version matches it" in first and "requirements.txt" in first
+    assert "No solution found when resolving dependencies" in rest  # the installer's log follows
