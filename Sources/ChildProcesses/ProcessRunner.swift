@@ -43,7 +43,9 @@ public enum ProcessRunner {
         ]
         let subprocessEnvironment: Subprocess.Environment =
             environment.map { values in
-                .custom(Dictionary(uniqueKeysWithValues: values.map { (Subprocess.Environment.Key(rawValue: $0.key)!, $0.value) }))
+                .custom(
+                    Dictionary(
+                        uniqueKeysWithValues: values.map { (Subprocess.Environment.Key(rawValue: $0.key)!, $0.value) }))
             } ?? .inherit
         let group = Mutex<pid_t?>(nil)
         let collected = LineCollector()

@@ -29,7 +29,8 @@ struct FileLock: Sendable {
         }
         do {
             while true {
-                let locked = try await NIOThreadPool.singleton.runIfActive { () throws(PythonEnvironmentError) -> Bool in
+                let locked = try await NIOThreadPool.singleton.runIfActive {
+                    () throws(PythonEnvironmentError) -> Bool in
                     while true {
                         if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
                         switch errno {

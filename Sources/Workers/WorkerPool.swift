@@ -1,9 +1,9 @@
+import ChildProcesses
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import Scheduling
-import ChildProcesses
 import Synchronization
 import WorkerProtocol
 
