@@ -10,11 +10,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // cortex.yaml → validated API specs (pure).
@@ -40,21 +43,24 @@ let package = Package(
         .target(
             name: "Workers",
             dependencies: [
-                "WorkerProtocol", "Scheduling", "Subprocess",
+                "WorkerProtocol", "Scheduling", "ChildProcesses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             resources: [.copy("python")]
         ),
         // Model folders: versions, layout validation, the catalog sent to workers.
         .target(name: "ModelRepository"),
         // Running child processes to completion, their output as progress.
-        .target(name: "Subprocess"),
+        .target(name: "ChildProcesses"),
         // Managed virtualenvs keyed by requirements.
         .target(
             name: "PythonEnvironment",
-            dependencies: ["CortexProject", "Subprocess", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CortexProject", "ChildProcesses", .product(name: "Logging", package: "swift-log")]
         ),
         // The HTTP front.
         .target(
@@ -62,6 +68,10 @@ let package = Package(
             dependencies: [
                 "Workers", "WorkerProtocol", "FormParsing",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -70,7 +80,7 @@ let package = Package(
         .target(
             name: "CortexApp",
             dependencies: [
-                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "Subprocess", "Workers",
+                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
                 "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -3,7 +3,7 @@ import CortexProject
 import Foundation
 import Logging
 import ModelRepository
-import Subprocess
+import ChildProcesses
 import Workers
 
 /// Finds an API's model versions (local folders, or S3 prefixes mirrored to a local cache) and keeps

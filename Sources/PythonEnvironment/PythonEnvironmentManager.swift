@@ -1,7 +1,7 @@
 import CortexProject
 import Foundation
 import Logging
-import Subprocess
+import ChildProcesses
 
 /// A ready virtualenv: its interpreter and where it lives.
 public struct PythonEnvironment: Sendable, Equatable {

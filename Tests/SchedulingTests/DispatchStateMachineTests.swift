@@ -146,16 +146,3 @@ typealias Assignment = DispatchStateMachine.Assignment
         }
     }
 }
-
-@Suite struct RestartBackoffTests {
-    @Test func doublesUpToTheMaximumAndResetsAfterAHealthyRun() {
-        var backoff = RestartBackoff(initialDelay: 0.1, maximumDelay: 1, healthyAfter: 30)
-        #expect(backoff.delayAfterExit(uptime: 0) == 0.1)
-        #expect(backoff.delayAfterExit(uptime: 1) == 0.2)
-        #expect(backoff.delayAfterExit(uptime: 1) == 0.4)
-        #expect(backoff.delayAfterExit(uptime: 1) == 0.8)
-        #expect(backoff.delayAfterExit(uptime: 1) == 1)
-        #expect(backoff.delayAfterExit(uptime: 1) == 1)
-        #expect(backoff.delayAfterExit(uptime: 31) == 0.1)
-    }
-}
