@@ -72,7 +72,9 @@ def test_crash_storm(tmp_path):
         body = json_or_none(answer)
         if answer.status == 200 and isinstance(body, dict) and body.get("tag") == tag:
             ok.append(tag)
-        elif answer.status == 502 and carries_request_id(answer) and set(runs.get(tag, [])) & killed:
+        elif answer.status == 502 and carries_request_id(answer) and not set(runs.get(tag, [])) - killed:
+            # It started on a worker that was killed (the kill may land between the worker's START and the
+            # predictor's log line, so an empty log also fits); never on a worker that lived.
             failed.append(tag)
         elif (answer.status == 503 and carries_request_id(answer) and answer.headers.get("retry-after") == "1"
               and "no worker" in body.get("error", "")):
@@ -101,5 +103,6 @@ def test_crash_storm(tmp_path):
            max_latency_s=round(max(latencies, default=0), 2), p99_ms=round(percentile(latencies, 99) * 1000, 1),
            baseline_rps=round(baseline), recovery_s=recovery if recovery is None else round(recovery, 2))
     assert not lost, lost[:5]
+    assert statuses.get(502, 0) <= len(kills), "more 502s than kills: each kill fails only what it was running"
     assert max(latencies, default=0) < ANSWER_WITHIN
     assert recovery is not None and recovery <= 2.0, f"throughput not back within 2 s (baseline {baseline:.0f}/s)"
