@@ -48,7 +48,9 @@ struct LayoutVector: Decodable, Sendable, CustomTestStringConvertible {
             if vector.dir == true {
                 let models = try ModelLayout.models(inDirectory: root, format: format)
                 #expect(vector.error == nil, "expected \(vector.error ?? "")")
-                #expect(models.map { LayoutVector.Model(name: $0.name, versions: $0.versions.map(\.version)) } == vector.models)
+                #expect(
+                    models.map { LayoutVector.Model(name: $0.name, versions: $0.versions.map(\.version)) }
+                        == vector.models)
             } else {
                 let versions = try ModelLayout.versions(of: root, format: format)
                 #expect(vector.error == nil, "expected \(vector.error ?? "")")
