@@ -45,6 +45,7 @@ public struct ServeOptions: Sendable {
 public enum ServeRunner {
     public static func run(_ options: ServeOptions, logger: Logger) async throws {
         let project = try PreparedProject.load(path: options.path)
+        for warning in project.warnings { logger.warning("\(warning)") }
         let stagedRoot = try project.stage()
         defer { try? FileManager.default.removeItem(atPath: stagedRoot) }
 

@@ -89,6 +89,7 @@ struct Validate: ParsableCommand {
     func run() throws {
         do {
             let project = try PreparedProject.load(path: path)
+            for warning in project.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             print(try project.resolvedSpecsJSON())
         } catch let problems as PreparedProject.Problems {
             FileHandle.standardError.write(Data((problems.description + "\n").utf8))
