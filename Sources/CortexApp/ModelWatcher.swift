@@ -1,9 +1,9 @@
+import ChildProcesses
 import CortexConfig
 import CortexProject
 import Foundation
 import Logging
 import ModelRepository
-import ChildProcesses
 import Workers
 
 /// Finds an API's model versions (local folders, or S3 prefixes mirrored to a local cache) and keeps

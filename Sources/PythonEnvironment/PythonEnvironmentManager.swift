@@ -1,7 +1,7 @@
+import ChildProcesses
 import CortexProject
 import Foundation
 import Logging
-import ChildProcesses
 
 /// A ready virtualenv: its interpreter and where it lives.
 public struct PythonEnvironment: Sendable, Equatable {

@@ -360,7 +360,10 @@ public final class WorkerPool: Service, Sendable {
 
     func workerReady(_ worker: WorkerID) {
         let (outcome, assignments, waiters) = state.withLock {
-            state -> (WorkerPoolStateMachine.ReadyOutcome, [DispatchStateMachine.Assignment], [CheckedContinuation<Void, any Error>]) in
+            state -> (
+                WorkerPoolStateMachine.ReadyOutcome, [DispatchStateMachine.Assignment],
+                [CheckedContinuation<Void, any Error>]
+            ) in
             let outcome = state.lifecycle.ready(worker, now: now())
             guard outcome != .ignored else { return (outcome, [], []) }
             let assignments = state.machine.workerReady(worker, capacity: configuration.workerCapacity)
@@ -464,9 +467,11 @@ public final class WorkerPool: Service, Sendable {
                 platformOptions: options,
                 input: .none,
                 output: .fileDescriptor(
-                    FileDescriptor(rawValue: stdout.fileHandleForWriting.fileDescriptor), closeAfterSpawningProcess: false),
+                    FileDescriptor(rawValue: stdout.fileHandleForWriting.fileDescriptor),
+                    closeAfterSpawningProcess: false),
                 error: .fileDescriptor(
-                    FileDescriptor(rawValue: stderr.fileHandleForWriting.fileDescriptor), closeAfterSpawningProcess: false)
+                    FileDescriptor(rawValue: stderr.fileHandleForWriting.fileDescriptor),
+                    closeAfterSpawningProcess: false)
             ) { execution in
                 // Spawned: only the child writes to the pipes now, so they end when it (and its children) exit.
                 writeEnds.close()

@@ -53,7 +53,8 @@ struct Serve: AsyncParsableCommand {
     var keepAliveTimeout: Double = 75
 
     @Option(
-        help: "Seconds a request may wait while no worker of its API is alive (all down or restarting) before it gets 503."
+        help:
+            "Seconds a request may wait while no worker of its API is alive (all down or restarting) before it gets 503."
     )
     var noWorkerTimeout: Double = 10
 
@@ -67,7 +68,8 @@ struct Serve: AsyncParsableCommand {
         do {
             let options = ServeOptions(
                 path: path, host: host, port: port, grace: grace,
-                readLimits: .init(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout),
+                readLimits: .init(
+                    headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout),
                 drainDelay: drainDelay, noWorkerTimeout: noWorkerTimeout
             )
             try await ServeRunner.run(options, logger: logger)
