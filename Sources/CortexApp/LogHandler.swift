@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// One line per event on stderr: time, level, `[api=… worker=…]`, message, other metadata.
@@ -87,8 +88,10 @@ final class TimestampClock: Sendable {
     }
 }
 
-/// Batches log lines into few `write`s: lines are flushed when 16 KiB are pending, every 20 ms, at
-/// once for warnings and errors, and at exit. The request path then pays no syscall per log line.
+/// Batches log lines into few `write`s while a `LogFlushService` runs: lines are then flushed when
+/// 16 KiB are pending, every 20 ms, at once for warnings and errors, and at exit, so the request path
+/// pays no syscall per log line. Without a running flusher (before serving starts, `validate`), every
+/// line is written at once.
 public final class LogWriter: Sendable {
     public static let standardError = LogWriter(descriptor: 2)
 
@@ -96,18 +99,12 @@ public final class LogWriter: Sendable {
     private let pending = Mutex<[UInt8]>([])
     /// Held while writing, so chunks taken by concurrent flushes go out in order.
     private let writing = Mutex<Void>(())
+    /// Whether a flusher runs (lines may wait for it).
+    let batching = Atomic<Bool>(false)
     static let flushThreshold = 16 * 1024
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
-        let thread = Thread { [self] in
-            while true {
-                Thread.sleep(forTimeInterval: 0.02)
-                flush()
-            }
-        }
-        thread.name = "cortex-log-flush"
-        thread.start()
         atexit { LogWriter.standardError.flush() }
     }
 
@@ -116,7 +113,7 @@ public final class LogWriter: Sendable {
             pending.append(contentsOf: line.utf8)
             return pending.count >= Self.flushThreshold
         }
-        if full || urgent { flush() }
+        if full || urgent || !batching.load(ordering: .relaxed) { flush() }
     }
 
     /// Writes everything pending.
@@ -138,6 +135,31 @@ public final class LogWriter: Sendable {
                 let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written <= 0 { break }
                 offset += written
+            }
+        }
+    }
+}
+
+/// Flushes `LogWriter.standardError` every 20 ms while serving; the last service to stop, so every
+/// line logged during a graceful shutdown is written.
+public struct LogFlushService: Service {
+    let writer: LogWriter
+    static let interval = Duration.milliseconds(20)
+
+    public init(writer: LogWriter = .standardError) {
+        self.writer = writer
+    }
+
+    public func run() async throws {
+        writer.batching.store(true, ordering: .relaxed)
+        defer {
+            writer.batching.store(false, ordering: .relaxed)
+            writer.flush()
+        }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: Self.interval)
+                writer.flush()
             }
         }
     }

@@ -111,6 +111,13 @@ public struct PreparedProject: Sendable {
     }
 
     /// The project's `requirements.txt`, if it has one.
+    /// What the config asks for that is accepted but not acted on, one line each.
+    public var warnings: [String] {
+        apis.filter { $0.predictor.serverSideBatching != nil }.map {
+            "\(configFile): api \($0.name): predictor.server_side_batching is accepted but not implemented yet: requests are served one at a time"
+        }
+    }
+
     public var requirements: String {
         (try? String(contentsOfFile: root + "/requirements.txt", encoding: .utf8)) ?? ""
     }

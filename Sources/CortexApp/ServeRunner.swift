@@ -24,11 +24,14 @@ public struct ServeOptions: Sendable {
     public var readLimits: ReadDeadlineStateMachine.Limits
     /// Seconds between `/readyz` turning 503 and the listeners closing, on a graceful stop.
     public var drainDelay: Double
+    /// Seconds a request may wait while no worker of its API is alive before it gets 503.
+    public var noWorkerTimeout: Double
 
     public init(
         path: String?, host: String, port: Int, grace: Double,
-        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1
+        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1, noWorkerTimeout: Double = 10
     ) {
+        self.noWorkerTimeout = noWorkerTimeout
         self.drainDelay = drainDelay
         self.path = path
         self.host = host
@@ -43,6 +46,7 @@ public struct ServeOptions: Sendable {
 public enum ServeRunner {
     public static func run(_ options: ServeOptions, logger: Logger) async throws {
         let project = try PreparedProject.load(path: options.path)
+        for warning in project.warnings { logger.warning("\(warning)") }
         let stagedRoot = try project.stage()
         defer { try? FileManager.default.removeItem(atPath: stagedRoot) }
 
@@ -80,11 +84,11 @@ public enum ServeRunner {
             host: options.host, port: options.port, limits: options.readLimits,
             onServerRunning: { channel in frontPort.fulfil(channel.localAddress?.port ?? options.port) },
             logger: logger)
-        var services: [any Service] = []
+        var services: [any Service] = [LogFlushService()]
         let pools = PoolsService(
             project: project, stagedRoot: stagedRoot, pythons: pythons, registry: registry, host: options.host,
             frontPort: frontPort, runtimeDirectory: runtimeDirectory, grace: options.grace,
-            cacheDirectory: manager.cacheRoot, logger: logger)
+            noWorkerTimeout: options.noWorkerTimeout, cacheDirectory: manager.cacheRoot, logger: logger)
         services.append(pools)
         services.append(mainApp)
         for api in project.apis {
@@ -197,8 +201,10 @@ final class PortPromise: Sendable {
     }
 }
 
-/// Starts every API's workers once the front is listening, and stops them last on shutdown, after
-/// the HTTP servers have finished their in-flight requests.
+/// Runs every API's worker pool (and model watcher) once the front is listening, announces the APIs
+/// once every worker is ready, and — being first in the service group — is the last to stop: its
+/// pools drain (workers finish what they hold and their `post_predict` calls) after the HTTP servers
+/// have finished their in-flight requests.
 struct PoolsService: Service {
     let project: PreparedProject
     let stagedRoot: String
@@ -208,73 +214,70 @@ struct PoolsService: Service {
     let frontPort: PortPromise
     let runtimeDirectory: String
     let grace: Double
+    let noWorkerTimeout: Double
     let cacheDirectory: String
     let logger: Logger
 
     func run() async throws {
         let port = try await frontPort.value
-        var watchers: [String: (ModelWatcher, ModelCatalog)] = [:]
+        var watchers: [ModelWatchService] = []
+        var pools: [WorkerPool] = []
         for api in project.apis {
-            guard
-                let watcher = ModelWatcher(
-                    api: api, projectRoot: project.root, cacheRoot: cacheDirectory, python: pythons[api.name]!,
-                    logger: logger)
-            else { continue }
-            let catalog = try await watcher.scan()
-            logger.info("models: \(ModelWatcher.describe(catalog))", metadata: ["api": .string(api.name)])
-            watchers[api.name] = (watcher, catalog)
-        }
-        let pools = project.apis.map { api in
-            WorkerPool(
+            let pool = WorkerPool(
                 configuration: WorkerPoolConfiguration(
                     apiName: api.name, pythonExecutable: pythons[api.name]!, projectDirectory: stagedRoot,
                     environment: WorkerSpec.environment(
                         api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory),
                     workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: host, frontPort: port),
                     processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
-                    admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace),
+                    admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,
+                    noWorkerTimeout: noWorkerTimeout),
                 socketPath: "\(runtimeDirectory)/\(api.name).sock", logger: logger)
-        }
-        for (api, pool) in zip(project.apis, pools) {
+            pools.append(pool)
             registry.attach(pool, to: api.name)
-            if let (_, catalog) = watchers[api.name] { publish(catalog, api: api.name, pool: pool) }
-        }
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for pool in pools { group.addTask { try await pool.start() } }
-                try await group.waitForAll()
+            if let watcher = ModelWatcher(
+                api: api, projectRoot: project.root, cacheRoot: cacheDirectory, python: pythons[api.name]!,
+                logger: logger)
+            {
+                let catalog = try await watcher.scan()
+                logger.info("models: \(ModelWatcher.describe(catalog))", metadata: ["api": .string(api.name)])
+                let service = ModelWatchService(watcher: watcher, initial: catalog, pool: pool, registry: registry)
+                service.publish(catalog)
+                watchers.append(service)
             }
-        } catch {
-            await withTaskGroup(of: Void.self) { group in
-                for pool in pools { group.addTask { await pool.shutdown() } }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for pool in pools { group.addTask { try await pool.run() } }
+            for pool in pools { try await pool.waitUntilReady() }
+            let shownHost = host == "0.0.0.0" ? "127.0.0.1" : host
+            for api in project.apis {
+                var line = "api \(api.name) is live at http://\(shownHost):\(port)\(api.networking.endpoint)"
+                if let localPort = api.networking.localPort { line += " and http://\(shownHost):\(localPort)/" }
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
-            throw error
+            for watcher in watchers { group.addTask { try await watcher.run() } }
+            try await group.waitForAll()
         }
-        let shownHost = host == "0.0.0.0" ? "127.0.0.1" : host
-        for api in project.apis {
-            var line = "api \(api.name) is live at http://\(shownHost):\(port)\(api.networking.endpoint)"
-            if let localPort = api.networking.localPort { line += " and http://\(shownHost):\(localPort)/" }
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
-        }
-        await withDiscardingTaskGroup { group in
-            for (api, pool) in zip(project.apis, pools) {
-                guard let (watcher, catalog) = watchers[api.name] else { continue }
-                group.addTask {
-                    await watcher.watch(from: catalog) { publish($0, api: api.name, pool: pool) }
-                }
-            }
-            try? await gracefulShutdown()
-            group.cancelAll()
-        }
-        logger.info("stopping workers")
-        await withTaskGroup(of: Void.self) { group in
-            for pool in pools { group.addTask { await pool.shutdown() } }
+    }
+}
+
+/// Polls an API's model sources for new, changed and removed versions until a graceful shutdown, and
+/// publishes each change to the API's workers and summary.
+struct ModelWatchService: Service {
+    let watcher: ModelWatcher
+    let initial: ModelCatalog
+    let pool: WorkerPool
+    let registry: APIRegistry
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            await watcher.watch(from: initial) { publish($0) }
         }
     }
 
-    private func publish(_ catalog: ModelCatalog, api: String, pool: WorkerPool) {
+    func publish(_ catalog: ModelCatalog) {
         pool.updateModels(catalog.frameJSON)
-        registry.setModelMetadata(catalog.summaryJSON, for: api)
+        registry.setModelMetadata(catalog.summaryJSON, for: watcher.api.name)
     }
 }
 

@@ -9,11 +9,17 @@ public struct ModelLayoutError: Error, Sendable, Equatable, CustomStringConverti
 
 /// Reads model folders as Cortex laid them out: integer-named sub-folders are versions; a folder
 /// without them is version "1"; each version must hold what its predictor type loads.
+///
+/// The same rules, with the same messages, are applied to S3 listings by the runtime's `s3sync`; both are
+/// pinned by `Tests/vectors/model_layouts.json` (`docs/CORTEX-COMPATIBILITY.md`, "Model layouts"). The
+/// folder's structure (strays, duplicate versions) is checked before any version's contents, and every
+/// error names the first offender by name, so the outcome never depends on the directory listing's order.
 public enum ModelLayout {
     /// The versions in `directory`, ascending.
     public static func versions(of directory: String, format: ModelFormat) throws(ModelLayoutError) -> [ModelVersion] {
-        let children = try visibleChildren(of: directory)
+        let children = try visibleChildren(of: directory).sorted()
         let versionDirectories = children.filter { isDirectory("\(directory)/\($0)") && isVersionName($0) }
+            .sorted { (Int64($0)!, $0) < (Int64($1)!, $1) }
         if versionDirectories.isEmpty {
             try validate(directory, format: format)
             return [ModelVersion(version: "1", path: directory, stamp: stamp(of: directory))]
@@ -30,7 +36,7 @@ public enum ModelLayout {
             }
         }
         var versions: [ModelVersion] = []
-        for name in versionDirectories.sorted(by: { Int64($0)! < Int64($1)! }) {
+        for name in versionDirectories {
             let path = "\(directory)/\(name)"
             if try visibleChildren(of: path).isEmpty { continue }  // an empty version folder is skipped
             try validate(path, format: format)
@@ -69,8 +75,12 @@ public enum ModelLayout {
                 )
             }
         case .tensorflow:
-            let variables = (try? visibleChildren(of: "\(path)/variables")) ?? []
-            guard children.contains("saved_model.pb"), variables.contains("variables.index"),
+            // Files, not folders of those names (as on S3, where only objects are files).
+            let variables = ((try? visibleChildren(of: "\(path)/variables")) ?? []).filter {
+                !isDirectory("\(path)/variables/\($0)")
+            }
+            guard children.contains("saved_model.pb"), !isDirectory("\(path)/saved_model.pb"),
+                variables.contains("variables.index"),
                 variables.contains(where: { $0.hasPrefix("variables.data-00000-of-") })
             else {
                 throw ModelLayoutError(

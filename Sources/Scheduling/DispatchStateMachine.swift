@@ -65,6 +65,10 @@ public struct DispatchStateMachine: Sendable {
     private var workers: [WorkerID: Worker] = [:]
     private var queue: Deque<RequestID> = []
     private var location: [RequestID: WorkerID] = [:]
+    /// When each queued request (re-)entered the queue, in the caller's clock (seconds).
+    private var queuedAt: [RequestID: Double] = [:]
+    /// Since when no worker has been ready (set when the last one is lost).
+    private var noWorkerSince: Double?
     /// Requests allowed in flight plus queued; `nil` = unbounded.
     public var admissionLimit: Int?
 
@@ -79,15 +83,33 @@ public struct DispatchStateMachine: Sendable {
     /// Workers that can take requests.
     public var readyWorkers: Int { workers.count }
 
-    /// A new request arrives.
-    public mutating func submit(_ request: RequestID) -> SubmitAction {
+    /// A new request arrives at `now` (seconds, the caller's monotonic clock).
+    public mutating func submit(_ request: RequestID, now: Double = 0) -> SubmitAction {
         if let limit = admissionLimit, inFlight >= limit { return .rejected(limit: limit) }
         if queue.isEmpty, let worker = leastLoadedWorkerWithRoom() {
             assign(request, to: worker)
             return .send(Assignment(request: request, worker: worker))
         }
         queue.append(request)
+        queuedAt[request] = now
         return .queued
+    }
+
+    /// Requests stranded because no worker is ready: those that have waited `maxWait` seconds or more
+    /// while no worker was ready are removed from the queue and returned (the caller answers them
+    /// 503). Nothing expires while a worker is ready — a busy API is bounded by `predictor.timeout` and
+    /// admission instead.
+    public mutating func expireStranded(now: Double, maxWait: Double) -> [RequestID] {
+        guard workers.isEmpty, !queue.isEmpty else { return [] }
+        var expired: [RequestID] = []
+        queue.removeAll { request in
+            let since = max(queuedAt[request] ?? now, noWorkerSince ?? -.infinity)
+            guard now - since >= maxWait else { return false }
+            expired.append(request)
+            queuedAt[request] = nil
+            return true
+        }
+        return expired
     }
 
     /// The worker sent `START` for `request`.
@@ -106,7 +128,7 @@ public struct DispatchStateMachine: Sendable {
 
     /// The request is no longer wanted.
     public mutating func cancel(_ request: RequestID) -> CancelAction {
-        if let index = queue.firstIndex(of: request) {
+        if queuedAt.removeValue(forKey: request) != nil, let index = queue.firstIndex(of: request) {
             queue.remove(at: index)
             return .removedFromQueue
         }
@@ -120,15 +142,17 @@ public struct DispatchStateMachine: Sendable {
     /// A worker is ready to take up to `capacity` requests. Returns queued requests sent to it.
     public mutating func workerReady(_ worker: WorkerID, capacity: Int) -> [Assignment] {
         workers[worker] = Worker(capacity: max(1, capacity))
+        noWorkerSince = nil
         return drainQueue()
     }
 
     /// A worker died or was stopped: started requests fail, the others go to other workers first in
     /// line, in their original order.
-    public mutating func workerLost(_ worker: WorkerID) -> WorkerLoss {
+    public mutating func workerLost(_ worker: WorkerID, now: Double = 0) -> WorkerLoss {
         guard let state = workers.removeValue(forKey: worker) else {
             return WorkerLoss(failed: [], reassigned: [], requeued: 0)
         }
+        if workers.isEmpty { noWorkerSince = now }
         var failed: [RequestID] = []
         var unstarted: [RequestID] = []
         for request in state.assigned {
@@ -136,6 +160,7 @@ public struct DispatchStateMachine: Sendable {
             if state.started.contains(request) { failed.append(request) } else { unstarted.append(request) }
         }
         queue.insert(contentsOf: unstarted, at: 0)
+        for request in unstarted { queuedAt[request] = now }
         let reassigned = drainQueue()
         return WorkerLoss(failed: failed, reassigned: reassigned, requeued: queue.count)
     }
@@ -173,6 +198,7 @@ public struct DispatchStateMachine: Sendable {
         var sent: [Assignment] = []
         while !queue.isEmpty, let worker = leastLoadedWorkerWithRoom() {
             let request = queue.removeFirst()
+            queuedAt[request] = nil
             assign(request, to: worker)
             sent.append(Assignment(request: request, worker: worker))
         }

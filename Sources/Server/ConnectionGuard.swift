@@ -1,11 +1,13 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import Synchronization
+import Workers
 
 /// Per-connection hook that tells an in-flight request its client has gone, so it can be withdrawn
 /// from the queue (or skipped by its worker) instead of running for nobody.
-public final class ConnectionGuard: Sendable {
+public final class ConnectionGuard: ClientWatch {
     private let state = Mutex<(closed: Bool, onClose: (@Sendable () -> Void)?)>((false, nil))
 
     /// Runs `onClose` if the connection closes before `unwatch()`; returns false (and runs nothing)
@@ -80,6 +82,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         connectionGuard = registry.register(context.channel)
         let observer = FirstByteObserver(owner: self, ownerContext: context)
         try? context.pipeline.syncOperations.addHandler(observer, position: .first)
+        if let codec = try? context.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self) {
+            try? context.pipeline.syncOperations.addHandler(HTTP1ConnectionSemanticsHandler(), position: .before(codec))
+        }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         tick = context.eventLoop.scheduleRepeatedTask(initialDelay: tickInterval, delay: tickInterval) { _ in
             let (handler, context) = loopBound.value

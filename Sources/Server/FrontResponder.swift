@@ -112,16 +112,18 @@ public struct FrontResponder: HTTPResponder {
             return Self.error(.badRequest, "\(error)")
         }
         // A client that disconnects while its request waits gets it withdrawn: never run for nobody.
-        // No guard any more means the connection has already closed.
+        // The pool watches the connection from the moment the request is queued; no guard any more
+        // means the connection has already closed.
         let connectionGuard = connectionGuards.guardFor(channel)
-        guard connectionGuard?.watch({ pool.cancel(id) }) ?? channel.isActive else {
-            return Self.error(.init(code: 499, reasonPhrase: "Client Closed Request"), "client closed the connection")
-        }
+        guard connectionGuard != nil || channel.isActive else { return Self.clientClosed() }
         defer { connectionGuard?.unwatch() }
         do {
             let reply: WorkerResponse
             if let timeout = api.timeout {
-                guard let answered = try await submit(to: pool, id: id, payload: payload, timeout: timeout) else {
+                guard
+                    let answered = try await submit(
+                        to: pool, id: id, payload: payload, client: connectionGuard, timeout: timeout)
+                else {
                     return Self.error(
                         .gatewayTimeout,
                         "the request did not finish within \(Self.seconds(timeout)) (predictor.timeout of api \(api.name))",
@@ -129,7 +131,8 @@ public struct FrontResponder: HTTPResponder {
                 }
                 reply = answered
             } else {
-                reply = try await pool.submit(id: id, meta: payload.meta, body: payload.body)
+                reply = try await pool.submit(
+                    id: id, meta: payload.meta, body: payload.body, client: connectionGuard)
             }
             return workerResponse(reply, api: api, idString: idString)
         } catch let error as DispatchError {
@@ -147,9 +150,16 @@ public struct FrontResponder: HTTPResponder {
                     .badGateway, "the worker running this request died (\(how))", requestID: idString)
             case .shuttingDown:
                 return Self.error(.serviceUnavailable, "the server is shutting down")
+            case .noWorkerAvailable(let waited):
+                var response = Self.error(
+                    .serviceUnavailable,
+                    "no worker of api \(api.name) is available: all are down or restarting, and none came back within \(Self.seconds(waited)); retry later",
+                    requestID: idString)
+                response.headers[.retryAfter] = "1"
+                return response
             }
         } catch is CancellationError {
-            return Self.error(.init(code: 499, reasonPhrase: "Client Closed Request"), "request cancelled")
+            return Self.clientClosed()
         } catch {
             logger.error("worker protocol error: \(error)", metadata: ["request_id": .string(idString)])
             return Self.error(.internalServerError, "internal server error", requestID: idString)
@@ -160,10 +170,12 @@ public struct FrontResponder: HTTPResponder {
     /// sent); one running keeps its worker until it finishes or the grace period after the deadline
     /// passes, when the worker is killed.
     private func submit(
-        to pool: WorkerPool, id: UInt64, payload: EncodedPayload, timeout: Double
+        to pool: WorkerPool, id: UInt64, payload: EncodedPayload, client: ConnectionGuard?, timeout: Double
     ) async throws -> WorkerResponse? {
         try await withThrowingTaskGroup(of: WorkerResponse?.self) { group in
-            group.addTask { try await pool.submit(id: id, meta: payload.meta, body: payload.body) }
+            group.addTask {
+                try await pool.submit(id: id, meta: payload.meta, body: payload.body, client: client)
+            }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
                 return nil
@@ -173,6 +185,10 @@ public struct FrontResponder: HTTPResponder {
             group.cancelAll()
             return first
         }
+    }
+
+    static func clientClosed() -> Response {
+        error(.init(code: 499, reasonPhrase: "Client Closed Request"), "client closed the connection")
     }
 
     static func seconds(_ value: Double) -> String {

@@ -28,7 +28,7 @@ final class WorkerChannelHandler: ChannelInboundHandler {
             return
         }
         switch frame.kind {
-        case .response: pool.responseArrived(frame)
+        case .response: pool.responseArrived(frame, from: worker)
         case .start: pool.requestStarted(frame.requestID)
         case .ready: pool.workerReady(worker)
         case .failed:
@@ -43,7 +43,7 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let worker { pool.workerDisconnected(worker, reason: "connection closed") }
+        if let worker { pool.connectionClosed(worker, channel: context.channel) }
         context.fireChannelInactive()
     }
 

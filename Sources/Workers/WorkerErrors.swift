@@ -6,6 +6,8 @@ public enum DispatchError: Error, Sendable, Equatable {
     case workerDied(exitDescription: String)
     /// The server is stopping and no worker will take it.
     case shuttingDown
+    /// It waited `waited` seconds while no worker of its API was alive (all down or restarting).
+    case noWorkerAvailable(waited: Double)
 }
 
 /// Why the workers of an API could not start.

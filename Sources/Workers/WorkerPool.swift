@@ -4,7 +4,10 @@ import Logging
 import NIOCore
 import NIOPosix
 import Scheduling
+import ServiceLifecycle
+import Subprocess
 import Synchronization
+import SystemPackage
 import WorkerProtocol
 
 /// A worker's answer to one request.
@@ -20,44 +23,50 @@ public struct PoolReadiness: Sendable, Equatable {
     public var isReady: Bool { ready == total && total > 0 }
 }
 
-/// The worker processes of one API: spawns them, hands them requests through the dispatch state
-/// machine, answers callers when responses arrive, and respawns workers that die.
-public final class WorkerPool: Sendable {
+/// Tells a queued request that its client has gone, so it is withdrawn instead of run for nobody
+/// (the front's per-connection guard).
+public protocol ClientWatch: Sendable {
+    /// Runs `onGone` if the client goes away before `unwatch()`; returns false (and runs nothing) when
+    /// it has already gone.
+    func watch(_ onGone: @escaping @Sendable () -> Void) -> Bool
+    func unwatch()
+}
+
+/// The worker processes of one API, as a `Service`: `run()` starts and supervises them until a
+/// graceful shutdown drains them. Requests go through the dispatch state machine (queue, slots,
+/// admission); the pool's lifecycle (starting, ready, respawning, draining, stopped) is
+/// `WorkerPoolStateMachine`, and when to respawn is `RespawnPolicy` — all pure, this class only
+/// performs what they decide.
+public final class WorkerPool: Service, Sendable {
     public let configuration: WorkerPoolConfiguration
     let logger: Logger
     let socketPath: String
     private let state: Mutex<State>
+    private let started = ContinuousClock.now
+    /// Opened when draining begins: wakes supervisors waiting out a back-off.
+    private let drainBegan = Latch()
 
     struct Pending {
         var continuation: CheckedContinuation<WorkerResponse, any Error>
         var frame: ByteBuffer
     }
 
-    enum Phase: Equatable {
-        case spawning, connected, ready, exited
-    }
-
-    struct Slot {
-        var process: Process?
-        var connection: WorkerConnection?
-        var phase: Phase = .spawning
-        var spawnedAt = ContinuousClock.now
-        var backoff = RestartBackoff()
-        var failure: String?
-        var output = OutputTail()
-    }
-
-    struct StartupWaiter {
-        var continuation: CheckedContinuation<Void, any Error>
+    enum Startup {
+        case waiting([CheckedContinuation<Void, any Error>])
+        case done
+        case failed(WorkerStartupError)
     }
 
     struct State {
         var machine: DispatchStateMachine
+        var lifecycle: WorkerPoolStateMachine
         var pending: [RequestID: Pending] = [:]
-        var slots: [WorkerID: Slot] = [:]
-        var stopping = false
-        var startup: StartupWaiter?
-        var listener: (any Channel)?
+        var connections: [WorkerID: WorkerConnection] = [:]
+        var pids: [WorkerID: pid_t] = [:]
+        var output: [WorkerID: OutputTail] = [:]
+        var failure: [WorkerID: String] = [:]
+        var startup = Startup.waiting([])
+        var drainDeadline: ContinuousClock.Instant?
         /// The latest `MODELS` frame's JSON, for APIs with models.
         var modelsJSON: String?
     }
@@ -68,14 +77,23 @@ public final class WorkerPool: Sendable {
         var logger = logger
         logger[metadataKey: "api"] = .string(configuration.apiName)
         self.logger = logger
-        self.state = Mutex(State(machine: DispatchStateMachine(admissionLimit: configuration.admissionLimit)))
+        self.state = Mutex(
+            State(
+                machine: DispatchStateMachine(admissionLimit: configuration.admissionLimit),
+                lifecycle: WorkerPoolStateMachine(workers: configuration.processes, policy: configuration.respawnPolicy)
+            ))
     }
+
+    /// Seconds since the pool was created: the clock of the pure state machines.
+    private func now() -> Double { (ContinuousClock.now - started).seconds }
 
     // MARK: Lifecycle
 
-    /// Starts the workers and returns once every one of them has constructed its predictor.
-    /// Throws, with the predictor's traceback, when one fails to start.
-    public func start() async throws {
+    /// Starts the workers and supervises them (respawning those that exit) until a graceful shutdown
+    /// begins; then drains them — each finishes what it holds and its `post_predict` calls within the
+    /// grace period, or is killed — and returns once every process has exited. Throws the first
+    /// start's failure (with the predictor's traceback). Cancelling it kills the workers.
+    public func run() async throws {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -84,88 +102,178 @@ public final class WorkerPool: Sendable {
                 }
             }
             .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true).get()
-        state.withLock { $0.listener = listener }
-        do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                state.withLock { $0.startup = StartupWaiter(continuation: continuation) }
-                for worker in 0..<configuration.processes { spawn(worker) }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.tick() }
+                await withTaskGroup(of: Void.self) { supervisors in
+                    for worker in 0..<configuration.processes {
+                        supervisors.addTask { await self.supervise(worker) }
+                    }
+                }
+                group.cancelAll()
             }
-        } catch {
-            await shutdown()
-            throw error
+        } onGracefulShutdown: {
+            self.beginDraining()
         }
-    }
-
-    /// Stops the workers: each finishes what it holds (and its `post_predict` calls) within the grace
-    /// period, then is killed.
-    public func shutdown() async {
-        let connections = state.withLock { state -> [WorkerConnection] in
-            state.stopping = true
-            return state.slots.values.compactMap(\.connection)
-        }
-        for connection in connections { connection.send(.shutdown) }
-        let deadline = ContinuousClock.now + .seconds(configuration.shutdownGrace)
-        while ContinuousClock.now < deadline, runningProcesses().count > 0 {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        for pid in runningProcesses() {
-            logger.warning("worker did not stop within the grace period; killing it", metadata: ["pid": "\(pid)"])
-            kill(pid, SIGKILL)
-        }
-        while runningProcesses().count > 0 { try? await Task.sleep(for: .milliseconds(10)) }
-        let (listener, pending) = state.withLock { state in
-            let pending = Array(state.pending.values)
-            state.pending.removeAll()
-            return (state.listener, pending)
+        let pending = state.withLock { state in
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
         }
         for request in pending { request.continuation.resume(throwing: DispatchError.shuttingDown) }
-        try? await listener?.close()
+        try? await listener.close()
         unlink(socketPath)
+        if case .failed(let error) = state.withLock({ $0.startup }) { throw error }
     }
 
-    private func runningProcesses() -> [pid_t] {
-        state.withLock { state in
-            state.slots.values.filter { $0.phase != .exited }.compactMap { $0.process?.processIdentifier }
+    /// Returns once every worker has constructed its predictor for the first time; throws why not.
+    public func waitUntilReady() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome = state.withLock { state -> Result<Void, WorkerStartupError>? in
+                switch state.startup {
+                case .waiting(let waiters):
+                    state.startup = .waiting(waiters + [continuation])
+                    return nil
+                case .done: return .success(())
+                case .failed(let error): return .failure(error)
+                }
+            }
+            if let outcome { continuation.resume(with: outcome) }
         }
     }
+
+    /// Stops taking new work: tells every worker to finish what it holds and exit; nothing is
+    /// respawned. Workers still running `configuration.shutdownGrace` seconds later are killed.
+    public func beginDraining() {
+        let connections = state.withLock { state -> [WorkerConnection] in
+            guard state.lifecycle.beginDraining() else { return [] }
+            state.drainDeadline = .now + .milliseconds(Int64(configuration.shutdownGrace * 1000))
+            return Array(state.connections.values)
+        }
+        drainBegan.open()
+        for connection in connections { connection.send(.shutdown) }
+    }
+
+    /// The lifecycle phase, for readiness and logs.
+    public var phase: WorkerPoolStateMachine.Phase { state.withLock { $0.lifecycle.phase } }
 
     /// How many workers can take requests.
     public var readiness: PoolReadiness {
-        state.withLock { state in
-            PoolReadiness(
-                ready: state.slots.values.filter { $0.phase == .ready }.count, total: configuration.processes)
-        }
+        state.withLock { PoolReadiness(ready: $0.lifecycle.readyCount, total: configuration.processes) }
     }
 
     /// Requests held (queued or on a worker).
     public var inFlight: Int { state.withLock { $0.machine.inFlight } }
 
+    /// Runs one worker slot: spawn, await the exit, respawn as the lifecycle decides.
+    private func supervise(_ worker: WorkerID) async {
+        while !Task.isCancelled {
+            guard state.withLock({ $0.lifecycle.spawning(worker) }) else { return }
+            let description = await runProcess(worker)
+            let (action, startupFailure) = state.withLock { state -> (WorkerPoolStateMachine.ExitAction, String) in
+                state.pids[worker] = nil
+                let action = state.lifecycle.exited(worker, now: now())
+                return (action, state.failure[worker] ?? state.output[worker]?.lines.joined(separator: "\n") ?? "")
+            }
+            workerDisconnected(worker, reason: description)
+            switch action {
+            case .stop:
+                return
+            case .failStartup:
+                failStartup(
+                    WorkerStartupError(
+                        apiName: configuration.apiName,
+                        message: "worker \(worker) \(description) before its predictor was ready",
+                        details: startupFailure))
+                return
+            case .respawn(let delay):
+                if delay == 0 {
+                    logger.error("worker \(worker) \(description); respawning it")
+                } else {
+                    logger.error("worker \(worker) \(description) (crash loop); respawning in \(delay)s")
+                    await drainBegan.wait(atMost: delay)
+                }
+            }
+        }
+    }
+
+    /// Every 100 ms: answers requests stranded with no worker (503 after `noWorkerTimeout`), and kills
+    /// workers still alive after the drain's grace period.
+    private func tick() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            let (stranded, overdue) = state.withLock { state -> ([(RequestID, Pending)], [pid_t]) in
+                let expired = state.machine.expireStranded(now: now(), maxWait: configuration.noWorkerTimeout)
+                let stranded = expired.compactMap { id in state.pending.removeValue(forKey: id).map { (id, $0) } }
+                var overdue: [pid_t] = []
+                if let deadline = state.drainDeadline, ContinuousClock.now >= deadline {
+                    overdue = Array(state.pids.values)
+                    state.drainDeadline = nil
+                }
+                return (stranded, overdue)
+            }
+            for (_, request) in stranded {
+                request.continuation.resume(
+                    throwing: DispatchError.noWorkerAvailable(waited: configuration.noWorkerTimeout))
+            }
+            if !stranded.isEmpty {
+                logger.warning(
+                    "\(stranded.count) request(s) waited \(configuration.noWorkerTimeout)s with no worker available: answered 503"
+                )
+            }
+            for pid in overdue {
+                logger.warning("worker did not stop within the grace period; killing it", metadata: ["pid": "\(pid)"])
+                kill(pid, SIGKILL)
+            }
+        }
+    }
+
+    private func failStartup(_ error: WorkerStartupError) {
+        let (waiters, pids) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], [pid_t]) in
+            _ = state.lifecycle.beginDraining()
+            guard case .waiting(let waiters) = state.startup else { return ([], []) }
+            state.startup = .failed(error)
+            return (waiters, Array(state.pids.values))
+        }
+        drainBegan.open()
+        // The others are still starting and hold no requests: stop them now.
+        for pid in pids { kill(pid, SIGKILL) }
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+
     // MARK: Requests
 
-    /// Sends a request to a worker (now, or when one has room) and waits for its response.
-    public func submit(id: RequestID, meta: RequestMeta, body: ByteBuffer) async throws -> WorkerResponse {
+    /// Sends a request to a worker (now, or when one has room) and waits for its response. With a
+    /// `client`, the request is withdrawn if the client goes away before it starts — including when it
+    /// has already gone by the time the request is queued.
+    public func submit(
+        id: RequestID, meta: RequestMeta, body: ByteBuffer, client: (any ClientWatch)? = nil
+    ) async throws -> WorkerResponse {
         var metaBuffer = ByteBuffer()
         meta.encode(into: &metaBuffer)
         var frame = ByteBuffer()
         FrameCodec.encode(Frame(kind: .request, requestID: id, meta: metaBuffer, body: body), into: &frame)
+        let frameToSend = frame
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let outcome = state.withLock { state -> Result<WorkerConnection?, DispatchError> in
-                    if state.stopping { return .failure(.shuttingDown) }
-                    switch state.machine.submit(id) {
-                    case .rejected(let limit):
-                        return .failure(.overloaded(limit: limit))
-                    case .queued:
-                        state.pending[id] = Pending(continuation: continuation, frame: frame)
-                        return .success(nil)
-                    case .send(let assignment):
-                        state.pending[id] = Pending(continuation: continuation, frame: frame)
-                        return .success(state.slots[assignment.worker]?.connection)
+                let outcome = state.withLock { state -> Result<WorkerConnection?, any Error> in
+                    if state.lifecycle.phase == .draining || state.lifecycle.phase == .stopped {
+                        return .failure(DispatchError.shuttingDown)
                     }
+                    let action = state.machine.submit(id, now: now())
+                    if case .rejected(let limit) = action { return .failure(DispatchError.overloaded(limit: limit)) }
+                    // Watched under the pool's lock: a client that leaves from here on finds the request
+                    // known to the state machine, and one that has already left is seen now.
+                    if let client, !client.watch({ [weak self] in self?.cancel(id) }) {
+                        _ = state.machine.cancel(id)
+                        return .failure(CancellationError())
+                    }
+                    state.pending[id] = Pending(continuation: continuation, frame: frameToSend)
+                    guard case .send(let assignment) = action else { return .success(nil) }
+                    return .success(state.connections[assignment.worker])
                 }
                 switch outcome {
                 case .failure(let error): continuation.resume(throwing: error)
-                case .success(let connection): connection?.send(frame)
+                case .success(let connection): connection?.send(frameToSend)
                 }
             }
         } onCancel: {
@@ -185,7 +293,7 @@ public final class WorkerPool: Sendable {
             case .removedFromQueue:
                 return (state.pending.removeValue(forKey: id), nil, [], nil)
             case .cancelOnWorker(let worker, let next):
-                return (state.pending.removeValue(forKey: id), state.slots[worker]?.connection, next, nil)
+                return (state.pending.removeValue(forKey: id), state.connections[worker], next, nil)
             case .running(let worker):
                 return (state.pending.removeValue(forKey: id), nil, [], worker)
             case .unknown:
@@ -200,12 +308,10 @@ public final class WorkerPool: Sendable {
 
     private func killIfStillRunning(_ id: RequestID, on worker: WorkerID, after grace: Double) {
         Task {
-            try? await Task.sleep(for: .seconds(grace))
+            try? await Task.sleep(for: .milliseconds(Int64(grace * 1000)))
             let pid = state.withLock { state -> pid_t? in
-                guard state.machine.worker(running: id) == worker, state.slots[worker]?.phase == .ready else {
-                    return nil
-                }
-                return state.slots[worker]?.process?.processIdentifier
+                guard state.machine.worker(running: id) == worker else { return nil }
+                return state.pids[worker]
             }
             guard let pid else { return }
             logger.error(
@@ -219,7 +325,7 @@ public final class WorkerPool: Sendable {
         guard !assignments.isEmpty else { return }
         let writes = state.withLock { state in
             assignments.compactMap { assignment -> (WorkerConnection, ByteBuffer)? in
-                guard let connection = state.slots[assignment.worker]?.connection,
+                guard let connection = state.connections[assignment.worker],
                     let frame = state.pending[assignment.request]?.frame
                 else { return nil }
                 return (connection, frame)
@@ -228,55 +334,54 @@ public final class WorkerPool: Sendable {
         for (connection, frame) in writes { connection.send(frame) }
     }
 
-    // MARK: Worker events (called on the worker connection's event loop)
-
-    func workerConnected(_ worker: WorkerID, pid: Int32, channel: any Channel) -> Bool {
-        let (accepted, models) = state.withLock { state -> (Bool, String?) in
-            guard var slot = state.slots[worker], slot.phase == .spawning,
-                slot.process?.processIdentifier == pid
-            else { return (false, nil) }
-            slot.connection = WorkerConnection(channel: channel)
-            slot.phase = .connected
-            state.slots[worker] = slot
-            return (true, state.modelsJSON)
-        }
-        if accepted, let models {
-            state.withLock { $0.slots[worker]?.connection }?.send(.models, meta: ByteBuffer(string: models))
-        }
-        return accepted
-    }
-
     /// Tells every worker (and every worker that connects later) which model versions exist now.
     public func updateModels(_ json: String) {
         let connections = state.withLock { state in
             state.modelsJSON = json
-            return state.slots.values.compactMap(\.connection)
+            return Array(state.connections.values)
         }
         for connection in connections { connection.send(.models, meta: ByteBuffer(string: json)) }
     }
 
-    func workerReady(_ worker: WorkerID) {
-        let (assignments, startupDone) = state.withLock {
-            state -> ([DispatchStateMachine.Assignment], CheckedContinuation<Void, any Error>?) in
-            guard state.slots[worker]?.phase == .connected else { return ([], nil) }
-            state.slots[worker]?.phase = .ready
-            let assignments = state.machine.workerReady(worker, capacity: configuration.workerCapacity)
-            var done: CheckedContinuation<Void, any Error>?
-            if let waiter = state.startup, state.slots.values.allSatisfy({ $0.phase == .ready }),
-                state.slots.count == configuration.processes
-            {
-                done = waiter.continuation
-                state.startup = nil
-            }
-            return (assignments, done)
+    // MARK: Worker events (called on the worker connection's event loop)
+
+    func workerConnected(_ worker: WorkerID, pid: Int32, channel: any Channel) -> Bool {
+        let (accepted, models, connection) = state.withLock { state -> (Bool, String?, WorkerConnection?) in
+            guard state.pids[worker] == pid, state.lifecycle.connected(worker) else { return (false, nil, nil) }
+            let connection = WorkerConnection(channel: channel)
+            state.connections[worker] = connection
+            return (true, state.modelsJSON, connection)
         }
+        if let models { connection?.send(.models, meta: ByteBuffer(string: models)) }
+        // Connected while draining (it was still starting when the drain began): stop it at once.
+        if accepted, drainBegan.isOpen { connection?.send(.shutdown) }
+        return accepted
+    }
+
+    func workerReady(_ worker: WorkerID) {
+        let (outcome, assignments, waiters) = state.withLock {
+            state -> (
+                WorkerPoolStateMachine.ReadyOutcome, [DispatchStateMachine.Assignment],
+                [CheckedContinuation<Void, any Error>]
+            ) in
+            let outcome = state.lifecycle.ready(worker, now: now())
+            guard outcome != .ignored else { return (outcome, [], []) }
+            let assignments = state.machine.workerReady(worker, capacity: configuration.workerCapacity)
+            var waiters: [CheckedContinuation<Void, any Error>] = []
+            if outcome == .startupComplete, case .waiting(let list) = state.startup {
+                waiters = list
+                state.startup = .done
+            }
+            return (outcome, assignments, waiters)
+        }
+        guard outcome != .ignored else { return }
         logger.info("worker \(worker) ready")
-        startupDone?.resume()
+        for waiter in waiters { waiter.resume() }
         send(assignments)
     }
 
     func workerFailed(_ worker: WorkerID, error: String, traceback: String) {
-        state.withLock { $0.slots[worker]?.failure = traceback.isEmpty ? error : "\(error)\n\(traceback)" }
+        state.withLock { $0.failure[worker] = traceback.isEmpty ? error : "\(error)\n\(traceback)" }
         logger.error("worker \(worker) failed to start: \(error)")
     }
 
@@ -284,9 +389,10 @@ public final class WorkerPool: Sendable {
         state.withLock { $0.machine.started(id) }
     }
 
-    func responseArrived(_ frame: Frame) {
+    func responseArrived(_ frame: Frame, from worker: WorkerID) {
         let (pending, next) = state.withLock { state in
-            (state.pending.removeValue(forKey: frame.requestID), state.machine.completed(frame.requestID))
+            state.lifecycle.served(worker)
+            return (state.pending.removeValue(forKey: frame.requestID), state.machine.completed(frame.requestID))
         }
         send(next)
         guard let pending else { return }
@@ -298,19 +404,23 @@ public final class WorkerPool: Sendable {
         }
     }
 
-    /// The worker's connection closed: requests it had started fail, the others go elsewhere.
+    /// A worker's connection closed; ignored when it is not the worker's current connection (a late
+    /// close of a previous process's socket).
+    func connectionClosed(_ worker: WorkerID, channel: any Channel) {
+        let current = state.withLock { $0.connections[worker]?.channel === channel }
+        if current { workerDisconnected(worker, reason: "connection closed") }
+    }
+
+    /// The worker's connection closed (or its process exited): requests it had started fail, the
+    /// others go elsewhere. A worker whose connection broke cannot be talked to again: its process is
+    /// ended, so it is respawned.
     func workerDisconnected(_ worker: WorkerID, reason: String) {
         let (loss, failed, orphan) = state.withLock {
             state -> (DispatchStateMachine.WorkerLoss, [Pending], pid_t?) in
-            var orphan: pid_t?
-            if state.slots[worker]?.phase != .exited {
-                state.slots[worker]?.phase = .spawning
-                // A worker whose connection broke cannot be talked to again: end it, so it is respawned.
-                if !state.stopping { orphan = state.slots[worker]?.process?.processIdentifier }
-            }
-            state.slots[worker]?.connection = nil
-            let loss = state.machine.workerLost(worker)
-            return (loss, loss.failed.compactMap { state.pending.removeValue(forKey: $0) }, orphan)
+            state.lifecycle.disconnected(worker)
+            state.connections[worker] = nil
+            let loss = state.machine.workerLost(worker, now: now())
+            return (loss, loss.failed.compactMap { state.pending.removeValue(forKey: $0) }, state.pids[worker])
         }
         if let orphan { kill(orphan, SIGKILL) }
         if !failed.isEmpty || !loss.reassigned.isEmpty || loss.requeued > 0 {
@@ -326,45 +436,55 @@ public final class WorkerPool: Sendable {
 
     // MARK: Processes
 
-    private func spawn(_ worker: WorkerID) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: configuration.pythonExecutable)
-        process.arguments = ["-m", "cortex_worker", "--socket", socketPath, "--worker", String(worker)]
-        process.currentDirectoryURL = URL(fileURLWithPath: configuration.projectDirectory)
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(configuration.environment) { _, new in new }
+    /// Runs one worker process until it exits; returns how it ended ("exited with status 1", "killed by
+    /// signal 9"). Its stdout and stderr go to the log, line by line. Cancelling the calling task
+    /// kills it.
+    private func runProcess(_ worker: WorkerID) async -> String {
+        var environment: [Environment.Key: String?] = [:]
+        for (key, value) in configuration.environment { environment[Environment.Key(rawValue: key)!] = value }
         environment["PYTHONPATH"] = WorkerRuntime.pythonPath
         environment["CORTEX_WORKER_SPEC"] = configuration.workerSpecJSON
         environment["PYTHONUNBUFFERED"] = "1"
-        process.environment = environment
         let stdout = Pipe()
         let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
         forwardLines(of: stdout, worker: worker, stream: "stdout")
         forwardLines(of: stderr, worker: worker, stream: "stderr")
-        process.terminationHandler = { [weak self] process in
-            self?.processExited(worker, status: process.terminationStatus, reason: process.terminationReason)
-        }
         state.withLock { state in
-            var slot = state.slots[worker] ?? Slot()
-            slot.process = process
-            slot.phase = .spawning
-            slot.spawnedAt = .now
-            slot.failure = nil
-            slot.output = OutputTail()
-            state.slots[worker] = slot
+            state.output[worker] = OutputTail()
+            state.failure[worker] = nil
         }
+        let writeEnds = WriteEnds(stdout.fileHandleForWriting, stderr.fileHandleForWriting)
+        defer { writeEnds.close() }
+        var options = PlatformOptions()
+        // A cancelled pool stops at once: nothing it holds is waited for.
+        options.teardownSequence = []
         do {
-            try process.run()
-            logger.debug("worker \(worker) spawned", metadata: ["pid": "\(process.processIdentifier)"])
+            let result = try await Subprocess.run(
+                .path(FilePath(configuration.pythonExecutable)),
+                arguments: ["-m", "cortex_worker", "--socket", socketPath, "--worker", String(worker)],
+                environment: .inherit.updating(environment),
+                workingDirectory: FilePath(configuration.projectDirectory),
+                platformOptions: options,
+                input: .none,
+                output: .fileDescriptor(
+                    FileDescriptor(rawValue: stdout.fileHandleForWriting.fileDescriptor),
+                    closeAfterSpawningProcess: false),
+                error: .fileDescriptor(
+                    FileDescriptor(rawValue: stderr.fileHandleForWriting.fileDescriptor),
+                    closeAfterSpawningProcess: false)
+            ) { execution in
+                // Spawned: only the child writes to the pipes now, so they end when it (and its children) exit.
+                writeEnds.close()
+                let pid = execution.processIdentifier.value
+                state.withLock { $0.pids[worker] = pid }
+                logger.debug("worker \(worker) spawned", metadata: ["pid": "\(pid)"])
+            }
+            switch result.terminationStatus {
+            case .exited(let code): return "exited with status \(code)"
+            case .signaled(let signal): return "killed by signal \(signal)"
+            }
         } catch {
-            state.withLock { $0.slots[worker]?.phase = .exited }
-            failStartup(
-                WorkerStartupError(
-                    apiName: configuration.apiName,
-                    message: "cannot start \(configuration.pythonExecutable): \(error)", details: ""))
+            return "could not be started (\(configuration.pythonExecutable)): \(error)"
         }
     }
 
@@ -376,51 +496,28 @@ public final class WorkerPool: Sendable {
             let lines = data.isEmpty ? splitter.finish().map { [$0] } ?? [] : splitter.append(data)
             if data.isEmpty { handle.readabilityHandler = nil }
             for line in lines {
-                logger.info(
-                    "\(line)", metadata: ["worker": "\(worker)", "stream": .string(stream)])
-                self?.state.withLock { $0.slots[worker]?.output.append(line) }
+                logger.info("\(line)", metadata: ["worker": "\(worker)", "stream": .string(stream)])
+                self?.state.withLock { $0.output[worker]?.append(line) }
             }
         }
     }
+}
 
-    private func processExited(_ worker: WorkerID, status: Int32, reason: Process.TerminationReason) {
-        let description = reason == .uncaughtSignal ? "killed by signal \(status)" : "exited with status \(status)"
-        let (uptime, stopping, startupFailure) = state.withLock { state -> (Double, Bool, WorkerStartupError?) in
-            guard var slot = state.slots[worker] else { return (0, true, nil) }
-            slot.phase = .exited
-            state.slots[worker] = slot
-            let uptime = (ContinuousClock.now - slot.spawnedAt).seconds
-            var failure: WorkerStartupError?
-            if state.startup != nil {
-                failure = WorkerStartupError(
-                    apiName: configuration.apiName,
-                    message: "worker \(worker) \(description) before its predictor was ready",
-                    details: slot.failure ?? slot.output.lines.joined(separator: "\n"))
-            }
-            return (uptime, state.stopping, failure)
-        }
-        // Give the socket a moment to report the close first; then make sure the loss is handled.
-        workerDisconnected(worker, reason: description)
-        if let startupFailure {
-            failStartup(startupFailure)
-            return
-        }
-        guard !stopping else { return }
-        let delay = state.withLock { $0.slots[worker]?.backoff.delayAfterExit(uptime: uptime) ?? 1 }
-        logger.error("worker \(worker) \(description); respawning in \(delay)s")
-        Task {
-            try? await Task.sleep(for: .seconds(delay))
-            guard !self.state.withLock({ $0.stopping }) else { return }
-            self.spawn(worker)
-        }
+/// The parent's copies of a worker's stdout/stderr write ends, closed once (after the spawn, or when a
+/// spawn fails).
+private final class WriteEnds: Sendable {
+    private let handles: Mutex<[FileHandle]>
+
+    init(_ handles: FileHandle...) {
+        self.handles = Mutex(handles)
     }
 
-    private func failStartup(_ error: WorkerStartupError) {
-        let waiter = state.withLock { state -> StartupWaiter? in
-            defer { state.startup = nil }
-            return state.startup
+    func close() {
+        let handles = self.handles.withLock { handles in
+            defer { handles = [] }
+            return handles
         }
-        waiter?.continuation.resume(throwing: error)
+        for handle in handles { try? handle.close() }
     }
 }
 

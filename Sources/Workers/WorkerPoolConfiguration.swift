@@ -1,3 +1,5 @@
+import Scheduling
+
 /// Everything needed to run the worker processes of one API.
 public struct WorkerPoolConfiguration: Sendable {
     /// The API's name, used in logs and socket names.
@@ -23,12 +25,19 @@ public struct WorkerPoolConfiguration: Sendable {
     public var admissionLimit: Int?
     /// How long a stopping worker may take to finish what it holds before it is killed.
     public var shutdownGrace: Double
+    /// How long a queued request may wait while no worker of the API is ready before it gets 503.
+    public var noWorkerTimeout: Double
+    /// When to respawn workers that exit.
+    public var respawnPolicy: RespawnPolicy
 
     public init(
         apiName: String, pythonExecutable: String, projectDirectory: String, environment: [String: String],
         workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int? = nil,
-        admissionLimit: Int? = nil, shutdownGrace: Double = 30
+        admissionLimit: Int? = nil, shutdownGrace: Double = 30, noWorkerTimeout: Double = 10,
+        respawnPolicy: RespawnPolicy = RespawnPolicy()
     ) {
+        self.noWorkerTimeout = noWorkerTimeout
+        self.respawnPolicy = respawnPolicy
         self.apiName = apiName
         self.pythonExecutable = pythonExecutable
         self.projectDirectory = projectDirectory

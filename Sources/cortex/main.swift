@@ -52,6 +52,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an idle keep-alive connection stays open.")
     var keepAliveTimeout: Double = 75
 
+    @Option(
+        help:
+            "Seconds a request may wait while no worker of its API is alive (all down or restarting) before it gets 503."
+    )
+    var noWorkerTimeout: Double = 10
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["CORTEX_LOG_LEVEL"] ?? "info"
 
@@ -62,7 +68,9 @@ struct Serve: AsyncParsableCommand {
         do {
             let options = ServeOptions(
                 path: path, host: host, port: port, grace: grace,
-                readLimits: .init(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout)
+                readLimits: .init(
+                    headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout),
+                drainDelay: drainDelay, noWorkerTimeout: noWorkerTimeout
             )
             try await ServeRunner.run(options, logger: logger)
         } catch {
@@ -83,6 +91,7 @@ struct Validate: ParsableCommand {
     func run() throws {
         do {
             let project = try PreparedProject.load(path: path)
+            for warning in project.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             print(try project.resolvedSpecsJSON())
         } catch let problems as PreparedProject.Problems {
             FileHandle.standardError.write(Data((problems.description + "\n").utf8))

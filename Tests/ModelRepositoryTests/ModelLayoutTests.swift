@@ -3,9 +3,10 @@ import Testing
 
 @testable import ModelRepository
 
-/// A temporary folder tree: `files` maps relative paths to contents ("" for an empty folder marker `/`).
+/// A temporary folder tree (the root always exists): each path is a file, or with a trailing `/` an empty folder.
 func makeTree(_ files: [String]) throws -> String {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     for file in files {
         let path = root + "/" + file
         if file.hasSuffix("/") {

@@ -147,15 +147,43 @@ typealias Assignment = DispatchStateMachine.Assignment
     }
 }
 
-@Suite struct RestartBackoffTests {
-    @Test func doublesUpToTheMaximumAndResetsAfterAHealthyRun() {
-        var backoff = RestartBackoff(initialDelay: 0.1, maximumDelay: 1, healthyAfter: 30)
-        #expect(backoff.delayAfterExit(uptime: 0) == 0.1)
-        #expect(backoff.delayAfterExit(uptime: 1) == 0.2)
-        #expect(backoff.delayAfterExit(uptime: 1) == 0.4)
-        #expect(backoff.delayAfterExit(uptime: 1) == 0.8)
-        #expect(backoff.delayAfterExit(uptime: 1) == 1)
-        #expect(backoff.delayAfterExit(uptime: 1) == 1)
-        #expect(backoff.delayAfterExit(uptime: 31) == 0.1)
+@Suite struct StrandedRequestTests {
+    @Test func queuedRequestsExpireOnlyWhileNoWorkerIsReady() {
+        var machine = DispatchStateMachine()
+        _ = machine.workerReady(0, capacity: 1)
+        _ = machine.submit(1, now: 0)
+        #expect(machine.submit(2, now: 0) == .queued)
+        // A ready (busy) worker: nothing is stranded, however long it waits.
+        #expect(machine.expireStranded(now: 100, maxWait: 10) == [])
+        // The worker dies at t=100 with request 1 unstarted: it goes back to the queue.
+        let loss = machine.workerLost(0, now: 100)
+        #expect(loss.requeued == 2)
+        #expect(machine.expireStranded(now: 109.9, maxWait: 10) == [])
+        #expect(machine.submit(3, now: 105) == .queued)
+        #expect(machine.expireStranded(now: 110, maxWait: 10) == [1, 2])
+        #expect(machine.expireStranded(now: 114.9, maxWait: 10) == [])
+        #expect(machine.expireStranded(now: 115, maxWait: 10) == [3])
+        #expect(machine.inFlight == 0)
+    }
+
+    @Test func aWorkerComingBackTakesTheQueueAndStopsTheClock() {
+        var machine = DispatchStateMachine()
+        _ = machine.workerReady(0, capacity: 1)
+        _ = machine.workerLost(0, now: 0)
+        _ = machine.submit(1, now: 1)
+        #expect(machine.workerReady(0, capacity: 1) == [Assignment(request: 1, worker: 0)])
+        _ = machine.submit(2, now: 2)
+        #expect(machine.expireStranded(now: 50, maxWait: 10) == [])
+        // Cancelled requests are not reported as stranded later.
+        _ = machine.workerLost(0, now: 50)
+        #expect(machine.cancel(2) == .removedFromQueue)
+        #expect(machine.expireStranded(now: 70, maxWait: 10) == [1])
+    }
+
+    @Test func beforeAnyWorkerEverStartedTheWaitCountsFromSubmission() {
+        var machine = DispatchStateMachine()
+        _ = machine.submit(1, now: 5)
+        #expect(machine.expireStranded(now: 14, maxWait: 10) == [])
+        #expect(machine.expireStranded(now: 15, maxWait: 10) == [1])
     }
 }

@@ -1,4 +1,4 @@
-"""Models end to end (CORTEX-REFERENCE.md §2, docs/PROTOCOL.md "MODELS"): python_client versions, live
+"""Models end to end (docs/CORTEX-COMPATIBILITY.md §5-6, docs/PROTOCOL.md "MODELS"): python_client versions, live
 reloading of local folders, several models, invalid layouts, the onnx-iris / tensorflow-iris /
 live-reloading examples, and S3 model paths against a real S3 server (moto in server mode).
 

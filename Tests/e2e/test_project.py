@@ -87,3 +87,35 @@ def test_failing_install_names_the_requirement(tmp_path):
     s = Server(project).start(wait=False)
     assert s.wait_exit(300) != 0
     assert "this-package-does-not-exist-cortex-swift" in s.stderr()
+
+
+def test_server_side_batching_is_warned_about_until_implemented(tmp_path):
+    from cortex_e2e import run_cli, write_project
+    project = write_project(tmp_path / "p", {
+        "cortex.yaml": """
+            - name: batched
+              kind: RealtimeAPI
+              predictor:
+                type: tensorflow
+                path: predictor.py
+                model_path: model/
+                threads_per_process: 2
+                server_side_batching:
+                  max_batch_size: 2
+                  batch_interval: 0.1s
+        """,
+        "predictor.py": """
+            class TensorFlowPredictor:
+                def __init__(self, tensorflow_client, config):
+                    self.client = tensorflow_client
+
+                def predict(self, payload):
+                    return self.client.predict(payload)
+        """,
+        "model/saved_model.pb": b"x",
+        "model/variables/variables.index": b"x",
+        "model/variables/variables.data-00000-of-00001": b"x",
+    })
+    result = run_cli("validate", str(project))
+    assert result.returncode == 0, result.stderr
+    assert "api batched: predictor.server_side_batching is accepted but not implemented yet" in result.stderr

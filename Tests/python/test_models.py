@@ -1,4 +1,4 @@
-"""Models (docs/PROTOCOL.md "MODELS", CORTEX-REFERENCE.md §2): python_client, versions, live reloading,
+"""Models (docs/PROTOCOL.md "MODELS", docs/CORTEX-COMPATIBILITY.md §5-6): python_client, versions, live reloading,
 caching, load failures and the ONNX client, end to end with a real worker process."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The TensorFlow client (CORTEX-REFERENCE.md §2): SavedModels built here with a tiny tf.Module, served
+"""The TensorFlow client (docs/CORTEX-COMPATIBILITY.md §6): SavedModels built here with a tiny tf.Module, served
 by a real worker process that loads them with tensorflow (skipped when tensorflow is not installed)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loading and validating the user's predictor (CORTEX-REFERENCE.md §3, "Predictor loading").
+"""Loading and validating the user's predictor (docs/CORTEX-COMPATIBILITY.md §4, "Loading").
 
 The predictor file is imported by path as module `cortex_predictor`; the class is the module member
 named after the predictor type. `__init__`, `predict` and `post_predict` are checked by parameter name;

@@ -1,4 +1,4 @@
-"""Models (docs/PROTOCOL.md "MODELS", CORTEX-REFERENCE.md §2): the versions the front announced, the
+"""Models (docs/PROTOCOL.md "MODELS", docs/CORTEX-COMPATIBILITY.md §5-6): the versions the front announced, the
 loading/caching policy, and the clients handed to predictors (python_client, onnx_client,
 tensorflow_client).
 

@@ -28,7 +28,8 @@ downloads nothing and prints one JSON line, `{"versions": [{"version", "stamp", 
 `{"models": [{"name", "versions": [...]}, ...]}` (by name). Integer-named child prefixes are versions
 (`source` = s3://bucket/prefix/N); a prefix without any is version "1" (`source` = the prefix). Version
 prefixes with no visible object are skipped. The layout is validated per format as for local folders
-(CORTEX-REFERENCE.md section 2; names starting with "." are ignored); a bad layout exits 1 with
+(docs/CORTEX-COMPATIBILITY.md "Model layouts"; names starting with "." are ignored; the rules are
+pinned by Tests/vectors/model_layouts.json); a bad layout exits 1 with
 `s3sync: error: s3://bucket/path: what is wrong`. `stamp` is "<newest LastModified>-<total size>" of the
 version's objects.
 
@@ -364,10 +365,10 @@ def validate_version(where: str, objects: dict, fmt: str) -> None:
 
 
 def list_versions(bucket: str, prefix: str, objects: dict, fmt: str) -> list:
-    """The versions of one model whose objects (relative to `prefix`) are `objects`."""
+    """The versions of one model whose objects (relative to `prefix`) are `objects`: the layout rules of
+    ModelLayout.versions (Swift), pinned by Tests/vectors/model_layouts.json. The whole folder's
+    structure (strays, duplicate versions) is checked before any version's contents."""
     where = _s3_path(bucket, prefix)
-    if not objects:
-        raise SyncError(f"{where}: no model found (there is no object under this prefix)")
     files, folders = _children(objects)
     versioned = {name: v for name in folders if (v := _version_name(name)) is not None}
     if not versioned:
@@ -377,21 +378,31 @@ def list_versions(bucket: str, prefix: str, objects: dict, fmt: str) -> list:
     if strays:
         raise SyncError(f"{where}/{strays[0]}: a versioned model folder may only hold integer-named "
                         "version folders")
+    names = sorted(versioned, key=lambda n: (int(n), n))
     seen = {}
-    out = []
-    for name in sorted(versioned, key=lambda n: (int(n), n)):
+    for name in names:
         version = versioned[name]
         if version in seen:
             raise SyncError(f"{where}/{name}: version {version} is also {where}/{seen[version]}")
         seen[version] = name
+    out = []
+    for name in names:
         below = folders[name]
         vfiles, vfolders = _children(below)
         if not vfiles and not vfolders:
             continue  # an empty version folder is skipped
         vwhere = f"{where}/{name}"
         validate_version(vwhere, below, fmt)
-        out.append({"version": version, "stamp": stamp_of(below.values()), "source": vwhere})
+        out.append({"version": versioned[name], "stamp": stamp_of(below.values()), "source": vwhere})
     return out
+
+
+def list_models(bucket: str, prefix: str, objects: dict, fmt: str) -> list:
+    """`predictor.models.dir`: each visible child folder of `prefix` is a model named after it (files
+    beside them are ignored), by name, as ModelLayout.models(inDirectory:)."""
+    _files, folders = _children(objects)
+    return [{"name": name, "versions": list_versions(bucket, prefix + name + "/", folders[name], fmt)}
+            for name in sorted(folders)]
 
 
 def listing(source: str, fmt: str, directory: bool = False) -> dict:
@@ -402,15 +413,11 @@ def listing(source: str, fmt: str, directory: bool = False) -> dict:
         upstream = list_objects(client, bucket, prefix)
     except Exception as e:
         raise explain(e, bucket, prefix, anonymous) from None
+    if not upstream:  # on S3 a missing folder and an empty one are the same thing
+        raise SyncError(f"{_s3_path(bucket, prefix)}: no model found (there is no object under this prefix)")
     if not directory:
         return {"versions": list_versions(bucket, prefix, upstream, fmt)}
-    if not upstream:
-        raise SyncError(f"{_s3_path(bucket, prefix)}: no model found (there is no object under this prefix)")
-    _files, folders = _children(upstream)
-    models = []
-    for name in sorted(folders):
-        models.append({"name": name, "versions": list_versions(bucket, prefix + name + "/", folders[name], fmt)})
-    return {"models": models}
+    return {"models": list_models(bucket, prefix, upstream, fmt)}
 
 
 # --------------------------------------------------------------------------- on-demand download (worker)

@@ -1,5 +1,5 @@
 """The worker process: handshake, the request loop and response mapping (docs/PROTOCOL.md,
-CORTEX-REFERENCE.md §3).
+docs/CORTEX-COMPATIBILITY.md §4 and §7).
 
 Hot path (threads_per_process == 1): the reader thread decodes every complete frame of one recv into
 a deque and runs the requests inline; a request's START goes out in the same send as the previous
