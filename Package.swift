@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
@@ -26,7 +27,12 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
         // Project directory: ignore rules, .env, staging a filtered copy.
-        .target(name: "CortexProject"),
+        .target(
+            name: "CortexProject",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto")
+            ]
+        ),
         // multipart/form-data and urlencoded bodies → form parts (pure).
         .target(name: "FormParsing"),
         // Front↔worker frame codec and message types (pure).
@@ -56,11 +62,21 @@ let package = Package(
         // Model folders: versions, layout validation, the catalog sent to workers.
         .target(name: "ModelRepository"),
         // Running child processes to completion, their output as progress.
-        .target(name: "ChildProcesses"),
+        .target(
+            name: "ChildProcesses",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // Managed virtualenvs keyed by requirements.
         .target(
             name: "PythonEnvironment",
-            dependencies: ["CortexProject", "ChildProcesses", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CortexProject", "ChildProcesses",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // The HTTP front.
         .target(
@@ -84,7 +100,9 @@ let package = Package(
                 "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -99,6 +117,8 @@ let package = Package(
         ),
         .testTarget(name: "CortexConfigTests", dependencies: ["CortexConfig"]),
         .testTarget(name: "CortexProjectTests", dependencies: ["CortexProject"]),
+        .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"]),
+        .testTarget(name: "PythonEnvironmentTests", dependencies: ["PythonEnvironment"], resources: [.copy("fixtures")]),
         .testTarget(
             name: "WorkerProtocolTests",
             dependencies: ["WorkerProtocol"],

@@ -1,54 +1,84 @@
 import Foundation
+import Subprocess
 import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The outcome of a finished child process.
 public struct ProcessResult: Sendable {
+    /// The exit status; for a child ended by a signal, 128 + the signal number (as a shell reports it).
     public var status: Int32
     /// stdout and stderr, interleaved as they arrived.
     public var output: String
 }
 
-/// Runs a child process to completion without blocking a thread, reading its output as it comes (so a
+/// Runs a child process to completion without blocking a thread (swift-subprocess: the child's exit
+/// and its output are awaited, never waited for on a thread), reading its output as it comes (so a
 /// chatty child never stalls on a full pipe), optionally handing each line to `onLine` as progress.
+///
+/// Cancelling the calling task stops the child: it runs in a session of its own, so its whole process
+/// group (an installer and the builds it starts) gets SIGTERM, then SIGKILL after `terminationGrace`;
+/// `run` then throws `CancellationError`.
 public enum ProcessRunner {
+    /// How long a cancelled child has between SIGTERM and SIGKILL.
+    public static let terminationGrace: Duration = .seconds(2)
+
+    /// - Parameter onStart: called with the child's process id once it is running.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        workingDirectory: String? = nil, onLine: (@Sendable (String) -> Void)? = nil
+        workingDirectory: String? = nil, onStart: (@Sendable (pid_t) -> Void)? = nil,
+        onLine: (@Sendable (String) -> Void)? = nil
     ) async throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [
+            .send(signal: .terminate, toProcessGroup: true, allowedDurationToNextStep: terminationGrace)
+        ]
+        let subprocessEnvironment: Subprocess.Environment =
+            environment.map { values in
+                .custom(Dictionary(uniqueKeysWithValues: values.map { (Subprocess.Environment.Key(rawValue: $0.key)!, $0.value) }))
+            } ?? .inherit
+        let group = Mutex<pid_t?>(nil)
         let collected = LineCollector()
-        let drained = DispatchSemaphore(value: 0)
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                drained.signal()
-                return
+        let outcome: ExecutionResult<Void, SequenceOutput, CombinedErrorOutput>
+        do {
+            outcome = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(arguments), environment: subprocessEnvironment,
+                workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options, input: .none,
+                output: .sequence, error: .combinedWithOutput
+            ) { execution in
+                let pid = execution.processIdentifier.value
+                group.withLock { $0 = pid }
+                onStart?(pid)
+                for try await buffer in execution.standardOutput {
+                    let lines = buffer.withUnsafeBytes { collected.append(Array($0)) }
+                    for line in lines { onLine?(line) }
+                }
             }
-            for line in collected.append(data) { onLine?(line) }
-        }
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { process in
-                // The pipe reaches end-of-file once every writer (the child and its children) is gone.
-                _ = drained.wait(timeout: .now() + 5)
-                continuation.resume(returning: process.terminationStatus)
-            }
-            do {
-                try process.run()
-            } catch {
-                pipe.fileHandleForReading.readabilityHandler = nil
-                continuation.resume(throwing: error)
-            }
+        } catch {
+            // SIGTERM went to the whole group but only the leader is waited for: whatever of the group
+            // outlived it (a build that ignores SIGTERM) is killed now.
+            if let pid = group.withLock({ $0 }) { kill(-pid, SIGKILL) }
+            if Task.isCancelled { throw CancellationError() }
+            throw error
         }
         if let rest = collected.finish() { onLine?(rest) }
+        if Task.isCancelled {
+            if let pid = group.withLock({ $0 }) { kill(-pid, SIGKILL) }
+            throw CancellationError()
+        }
+        let status: Int32
+        switch outcome.terminationStatus {
+        case .exited(let code): status = code
+        case .signaled(let signal): status = 128 + signal
+        }
         return ProcessResult(status: status, output: collected.text)
     }
 }
@@ -61,8 +91,13 @@ public final class LineSplitter: Sendable {
 
     /// The lines completed by `data`.
     public func append(_ data: Data) -> [String] {
+        append([UInt8](data))
+    }
+
+    /// The lines completed by `bytes`.
+    public func append(_ bytes: [UInt8]) -> [String] {
         pending.withLock { pending in
-            pending.append(contentsOf: data)
+            pending.append(contentsOf: bytes)
             var lines: [String] = []
             var start = 0
             for index in pending.indices where pending[index] == UInt8(ascii: "\n") {
@@ -88,8 +123,8 @@ final class LineCollector: Sendable {
     private let splitter = LineSplitter()
     private let lines = Mutex<[String]>([])
 
-    func append(_ data: Data) -> [String] {
-        let new = splitter.append(data)
+    func append(_ bytes: [UInt8]) -> [String] {
+        let new = splitter.append(bytes)
         lines.withLock { $0.append(contentsOf: new) }
         return new
     }

@@ -4,6 +4,7 @@ import CortexProject
 import Foundation
 import Logging
 import ModelRepository
+import NIOPosix
 import Workers
 
 /// Finds an API's model versions (local folders, or S3 prefixes mirrored to a local cache) and keeps
@@ -32,7 +33,7 @@ struct ModelWatcher: Sendable {
         func source(_ name: String?, _ field: String, _ location: String) -> Source {
             let local: String
             if location.hasPrefix("s3://") {
-                local = "\(cacheRoot)/models/\(SHA256.hex(location).prefix(24))"
+                local = "\(cacheRoot)/models/\(Digest.sha256Hex(location).prefix(24))"
             } else if location.hasPrefix("/") {
                 local = location
             } else {
@@ -90,6 +91,8 @@ struct ModelWatcher: Sendable {
     var onDemand: Bool { api.predictor.models?.cacheSize != nil }
 
     /// Syncs S3 sources, then reads every source's layout. Errors name the field and the path.
+    /// The layouts are read (a `stat` of every model file) on SwiftNIO's blocking pool, never on the
+    /// caller's thread: in the binary that is an event loop serving requests.
     func scan() async throws -> ModelCatalog {
         var models: [ModelEntry] = []
         for source in sources {
@@ -98,10 +101,12 @@ struct ModelWatcher: Sendable {
                 continue
             }
             if source.isS3 { try await sync(source) }
-            do {
-                models += try localModels(source)
-            } catch {
-                throw PreparedProject.Problems(lines: [problem(source, error)])
+            let read = try await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(ModelLayoutError) in try localModels(source) }
+            }
+            switch read {
+            case .success(let found): models += found
+            case .failure(let error): throw PreparedProject.Problems(lines: [problem(source, error)])
             }
         }
         return ModelCatalog(models: models.sorted { $0.name < $1.name })

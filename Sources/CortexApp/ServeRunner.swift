@@ -9,6 +9,7 @@ import PythonEnvironment
 import Server
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 import WorkerProtocol
 import Workers
 
@@ -50,13 +51,19 @@ public enum ServeRunner {
         defer { try? FileManager.default.removeItem(atPath: stagedRoot) }
 
         let manager = PythonEnvironmentManager(logger: logger)
-        var pythons: [String: String] = [:]
-        for api in project.apis {
-            let environment = try await manager.environment(
-                runtimeRequirements: WorkerRuntime.requirements(
-                    for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
-                projectRequirements: project.requirements, workingDirectory: project.root, label: "api \(api.name)")
-            pythons[api.name] = environment.python
+        // Building environments can take minutes and runs before the service group (and its signal
+        // handling) starts: SIGINT/SIGTERM now cancel it, which stops the installer and its builds.
+        let pythons = try await cancellingOnSignals(logger: logger) { () async throws -> [String: String] in
+            var pythons: [String: String] = [:]
+            for api in project.apis {
+                let environment = try await manager.environment(
+                    runtimeRequirements: WorkerRuntime.requirements(
+                        for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
+                    projectRequirements: project.requirements, workingDirectory: project.root,
+                    label: "api \(api.name)")
+                pythons[api.name] = environment.python
+            }
+            return pythons
         }
 
         let registry = APIRegistry(
@@ -107,6 +114,35 @@ public enum ServeRunner {
                 "cannot listen on \(options.host): a port is already in use (ports \(ports.joined(separator: ", ")); \(error))"
             ])
         }
+    }
+
+    /// Runs `body` until it finishes, or until SIGINT or SIGTERM arrives: then `body`'s task is
+    /// cancelled, awaited (child processes get SIGTERM, then SIGKILL), and `Interrupted` is thrown.
+    static func cancellingOnSignals<Value: Sendable>(
+        logger: Logger, _ body: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                for await signal in signals {
+                    logger.notice("\(signal) received: stopping the preparation")
+                    throw Interrupted(signal: "\(signal)")
+                }
+                return nil  // cancelled: the body finished first
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let value = result { return value }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// SIGINT/SIGTERM arrived before serving started.
+    struct Interrupted: Error, CustomStringConvertible {
+        var signal: String
+        var description: String { "interrupted by \(signal) while preparing to serve" }
     }
 
     static func makeRuntimeDirectory() throws -> String {

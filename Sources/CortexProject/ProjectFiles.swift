@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 #if canImport(Glibc)
@@ -96,17 +97,17 @@ public struct ProjectFiles: Sendable {
     /// in the order given (pass the output of ``list(root:configFile:includeEnvFile:)``). Any
     /// change to the set of files, a file's bytes, or its executable bits changes the hash.
     public static func contentHash(root: String, files: [String]) throws(ProjectError) -> String {
-        var context = SHA256.Context()
+        var hasher = SHA256()
         for file in files {
             let path = PathUtil.join(root, file)
             guard let info = FileInfo.statAt(path) else {
                 throw ProjectError("\(path): file disappeared while hashing the project")
             }
             let header = "\(file)\u{0}\(String(info.permissions & 0o111, radix: 8))\u{0}\(info.size)\u{0}"
-            context.update(header)
-            try context.update(fileAt: path)
+            hasher.update(data: Data(header.utf8))
+            try Digest.update(&hasher, fileAt: path)
         }
-        return context.finalizeHex()
+        return hasher.finalize().hexString
     }
 
     /// Recursive directory walk.

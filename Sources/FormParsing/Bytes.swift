@@ -93,55 +93,20 @@ enum Byte {
     static func isOWS(_ c: UInt8) -> Bool { c == space || c == tab }
 }
 
-/// Strict UTF-8 validation (no overlongs, no surrogates, nothing above U+10FFFF).
-func isValidUTF8(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
-    let n = p.count
-    var i = 0
-    while i < n {
-        let b0 = p[i]
-        if b0 < 0x80 {
-            i += 1
-            continue
-        }
-        if b0 < 0xC2 { return false }
-        if b0 < 0xE0 {
-            guard i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return false }
-            i += 2
-            continue
-        }
-        if b0 < 0xF0 {
-            guard i + 2 < n else { return false }
-            let b1 = p[i + 1]
-            if b0 == 0xE0 && b1 < 0xA0 { return false }
-            if b0 == 0xED && b1 > 0x9F { return false }
-            guard b1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80 else { return false }
-            i += 3
-            continue
-        }
-        if b0 < 0xF5 {
-            guard i + 3 < n else { return false }
-            let b1 = p[i + 1]
-            if b0 == 0xF0 && b1 < 0x90 { return false }
-            if b0 == 0xF4 && b1 > 0x8F { return false }
-            guard b1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80, p[i + 3] & 0xC0 == 0x80 else {
-                return false
-            }
-            i += 4
-            continue
-        }
-        return false
-    }
-    return true
+/// Strict UTF-8 validation (no overlongs, no surrogates, nothing above U+10FFFF): the standard
+/// library's validating decoder.
+func isValidUTF8<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
+    validUTF8String(bytes) != nil
 }
 
-func isValidUTF8(_ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBufferPointer { isValidUTF8($0) }
+/// The text of `bytes` if they are strict UTF-8, else nil.
+func validUTF8String<C: Collection>(_ bytes: C) -> String? where C.Element == UInt8 {
+    String(validating: bytes, as: UTF8.self)
 }
 
 /// Text of header bytes the way starlette decodes names and file names: UTF-8 when valid, else Latin-1.
 func decodeHeaderText(_ bytes: [UInt8]) -> String {
-    if isValidUTF8(bytes) { return String(decoding: bytes, as: UTF8.self) }
-    return latin1String(bytes)
+    validUTF8String(bytes) ?? latin1String(bytes)
 }
 
 func latin1String(_ bytes: [UInt8]) -> String {

@@ -90,11 +90,10 @@ public enum FormParser {
             case .failure(let e):
                 throw FormParseError(message: "invalid percent-escape \(e.escape) in a form field name")
             }
-            guard isValidUTF8(nameBytes) else {
+            guard let name = validUTF8String(nameBytes) else {
                 throw FormParseError(
                     message: "form field name \(excerpt(nameBytes)) is not valid UTF-8 once decoded")
             }
-            let name = String(decoding: nameBytes, as: UTF8.self)
             var value: [UInt8] = []
             if let eq {
                 switch percentDecode(UnsafeBufferPointer(rebasing: buf[(eq + 1)..<end]), plusAsSpace: true) {

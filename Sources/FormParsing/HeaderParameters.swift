@@ -153,10 +153,10 @@ struct ParameterizedHeader {
         }
         switch charset {
         case "utf-8", "utf8":
-            guard isValidUTF8(bytes) else {
+            guard let text = validUTF8String(bytes) else {
                 throw FormParseError(message: "malformed \(what): \(key)* is not valid UTF-8")
             }
-            return String(decoding: bytes, as: UTF8.self)
+            return text
         case "iso-8859-1", "latin1", "latin-1", "us-ascii":
             return latin1String(bytes)
         default:

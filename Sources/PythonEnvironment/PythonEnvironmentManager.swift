@@ -2,6 +2,7 @@ import ChildProcesses
 import CortexProject
 import Foundation
 import Logging
+import NIOPosix
 
 /// A ready virtualenv: its interpreter and where it lives.
 public struct PythonEnvironment: Sendable, Equatable {
@@ -13,7 +14,13 @@ public struct PythonEnvironment: Sendable, Equatable {
 public struct PythonEnvironmentError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var output: String
+    /// The build stopped because its task was cancelled (SIGINT/SIGTERM during `serve`'s preparation).
+    public var isCancellation: Bool = false
     public var description: String { output.isEmpty ? message : "\(message)\n\(output)" }
+
+    static func cancelled(_ step: String) -> PythonEnvironmentError {
+        PythonEnvironmentError(message: "interrupted while trying to \(step)", output: "", isCancellation: true)
+    }
 }
 
 /// Builds and caches one virtualenv per distinct set of requirements (the runtime's plus the
@@ -56,7 +63,7 @@ public struct PythonEnvironmentManager: Sendable {
             "python=\(basePython)", Self.uvRequirement, "runtime:", runtimeRequirements, "project:",
             projectRequirements,
         ].joined(separator: "\n")
-        return String(SHA256.hex(material).prefix(20))
+        return String(Digest.sha256Hex(material).prefix(20))
     }
 
     /// Returns the environment for these requirements, building it first if it is not cached.
@@ -69,14 +76,21 @@ public struct PythonEnvironmentManager: Sendable {
         let marker = environment.directory + "/.cortex-ready"
         if FileManager.default.fileExists(atPath: marker) { return environment }
         try makeDirectory("\(cacheRoot)/envs")
-        let lock = try FileLock(path: "\(cacheRoot)/envs/\(key).lock")
+        let lock: FileLock
+        do {
+            lock = try await FileLock.acquire(path: "\(cacheRoot)/envs/\(key).lock")
+        } catch let error as PythonEnvironmentError {
+            throw error
+        } catch {
+            throw .cancelled("wait for another process building the environment of \(label)")
+        }
         defer { lock.release() }
         if FileManager.default.fileExists(atPath: marker) { return environment }
 
         let started = ContinuousClock.now
         logger.notice("building the Python environment for \(label) (first start with these requirements)")
         let uv = try await bootstrapUV()
-        try? FileManager.default.removeItem(atPath: environment.directory)
+        await Self.removeItem(environment.directory)
         try await run(
             uv, ["venv", "--quiet", "--python", basePython, environment.directory], step: "create the virtualenv")
         let requirementsFile = environment.directory + "/cortex-requirements.txt"
@@ -91,8 +105,9 @@ public struct PythonEnvironmentManager: Sendable {
                 uv, ["pip", "install", "--python", environment.python, "-r", requirementsFile],
                 step: "install the requirements of \(label)", workingDirectory: workingDirectory)
         } catch {
-            try? FileManager.default.removeItem(atPath: environment.directory)
-            throw error
+            await Self.removeItem(environment.directory)
+            guard !error.isCancellation, let summary = InstallFailure.summary(of: error.output) else { throw error }
+            throw PythonEnvironmentError(message: summary, output: "\(error.message):\n\(error.output)")
         }
         guard FileManager.default.createFile(atPath: marker, contents: Data()) else {
             throw PythonEnvironmentError(message: "cannot write \(marker)", output: "")
@@ -108,13 +123,20 @@ public struct PythonEnvironmentManager: Sendable {
         let uv = tools + "/bin/uv"
         if FileManager.default.isExecutableFile(atPath: uv) { return uv }
         logger.notice("installing the environment installer (\(Self.uvRequirement)) into \(tools)")
-        try? FileManager.default.removeItem(atPath: tools)
+        await Self.removeItem(tools)
         try await run(basePython, ["-m", "venv", tools], step: "create the installer's virtualenv")
         try await run(
             tools + "/bin/python",
             ["-m", "pip", "install", "--disable-pip-version-check", "--quiet", Self.uvRequirement],
             step: "install \(Self.uvRequirement)")
         return uv
+    }
+
+    /// Removes a tree (a virtualenv: thousands of files) on SwiftNIO's blocking pool.
+    static func removeItem(_ path: String) async {
+        _ = try? await NIOThreadPool.singleton.runIfActive {
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     private func makeDirectory(_ path: String) throws(PythonEnvironmentError) {
@@ -138,6 +160,8 @@ public struct PythonEnvironmentManager: Sendable {
             result = try await ProcessRunner.run(
                 executable, arguments, environment: environment, workingDirectory: workingDirectory,
                 onLine: { logger.info("  | \($0)") })
+        } catch is CancellationError {
+            throw .cancelled(step)
         } catch {
             throw PythonEnvironmentError(message: "cannot \(step): cannot run \(executable): \(error)", output: "")
         }
