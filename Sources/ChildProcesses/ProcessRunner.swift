@@ -48,6 +48,11 @@ public enum ProcessRunner {
                         uniqueKeysWithValues: values.map { (Subprocess.Environment.Key(rawValue: $0.key)!, $0.value) }))
             } ?? .inherit
         let group = Mutex<pid_t?>(nil)
+        /// SIGTERM went to the whole group but only the leader is waited for: whatever of the group
+        /// outlived it (a build that ignores SIGTERM) is killed.
+        func killGroupLeftovers() {
+            if let pid = group.withLock({ $0 }) { kill(-pid, SIGKILL) }
+        }
         let collected = LineCollector()
         let outcome: ExecutionResult<Void, SequenceOutput, CombinedErrorOutput>
         do {
@@ -65,15 +70,13 @@ public enum ProcessRunner {
                 }
             }
         } catch {
-            // SIGTERM went to the whole group but only the leader is waited for: whatever of the group
-            // outlived it (a build that ignores SIGTERM) is killed now.
-            if let pid = group.withLock({ $0 }) { kill(-pid, SIGKILL) }
+            killGroupLeftovers()
             if Task.isCancelled { throw CancellationError() }
             throw error
         }
         if let rest = collected.finish() { onLine?(rest) }
         if Task.isCancelled {
-            if let pid = group.withLock({ $0 }) { kill(-pid, SIGKILL) }
+            killGroupLeftovers()
             throw CancellationError()
         }
         let status: Int32

@@ -110,7 +110,6 @@ public struct PreparedProject: Sendable {
         return String(path)
     }
 
-    /// The project's `requirements.txt`, if it has one.
     /// What the config asks for that is accepted but not acted on, one line each.
     public var warnings: [String] {
         apis.filter { $0.predictor.serverSideBatching != nil }.map {
@@ -118,6 +117,7 @@ public struct PreparedProject: Sendable {
         }
     }
 
+    /// The project's `requirements.txt`, if it has one.
     public var requirements: String {
         (try? String(contentsOfFile: root + "/requirements.txt", encoding: .utf8)) ?? ""
     }

@@ -157,46 +157,19 @@ public enum ServeRunner {
 /// The port the front actually listens on (known once it is bound; `--port 0` picks a free one).
 /// Waiting for it is cancellable: if the front cannot bind, the service group cancels the waiters.
 final class PortPromise: Sendable {
-    private struct State {
-        var port: Int?
-        var cancelled = false
-        var waiters: [UInt64: CheckedContinuation<Int, any Error>] = [:]
-        var nextWaiter: UInt64 = 0
-    }
-    private let state = Mutex(State())
+    private let port = Mutex<Int?>(nil)
+    private let bound = Latch()
 
     func fulfil(_ port: Int) {
-        let waiters = state.withLock { state in
-            state.port = port
-            defer { state.waiters = [:] }
-            return state.waiters.values
-        }
-        for waiter in waiters { waiter.resume(returning: port) }
+        self.port.withLock { $0 = port }
+        bound.open()
     }
 
     var value: Int {
         get async throws {
-            let id = state.withLock { state -> UInt64 in
-                defer { state.nextWaiter += 1 }
-                return state.nextWaiter
-            }
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    let outcome = state.withLock { state -> Result<Int, any Error>? in
-                        if let port = state.port { return .success(port) }
-                        if state.cancelled { return .failure(CancellationError()) }
-                        state.waiters[id] = continuation
-                        return nil
-                    }
-                    if let outcome { continuation.resume(with: outcome) }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state in
-                    state.cancelled = true
-                    return state.waiters.removeValue(forKey: id)
-                }
-                waiter?.resume(throwing: CancellationError())
-            }
+            await bound.wait()
+            guard let port = port.withLock({ $0 }) else { throw CancellationError() }
+            return port
         }
     }
 }
