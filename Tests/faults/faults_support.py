@@ -227,6 +227,13 @@ def carries_request_id(answer):
     return isinstance(body, dict) and bool(rid) and body.get("request_id") == rid
 
 
+def died_with_its_worker(answer, ran_on, killed):
+    """A 502 naming its request id for a request that started only on killed workers. The worker sends
+    START before the predictor writes its log line, so a kill in between leaves `ran_on` empty: that
+    fits too; a run on a worker that lived does not."""
+    return answer.status == 502 and carries_request_id(answer) and not set(ran_on) - set(killed)
+
+
 def percentile(values, p):
     if not values:
         return 0.0

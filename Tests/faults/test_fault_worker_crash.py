@@ -6,7 +6,7 @@ import random
 import signal
 import time
 
-from faults_support import Loop, NoAnswer, ReadyzPoller, carries_request_id, child_pids, json_or_none, \
+from faults_support import Loop, NoAnswer, ReadyzPoller, child_pids, died_with_its_worker, json_or_none, \
     percentile, project_yaml, report, start_server, started, wait_for
 
 CLIENTS = 12
@@ -63,8 +63,7 @@ def test_worker_crash(tmp_path):
         body = None if isinstance(answer, NoAnswer) else json_or_none(answer)
         if not isinstance(answer, NoAnswer) and answer.status == 200 and isinstance(body, dict) and body.get("tag") == tag:
             ok.append(tag)
-        elif (not isinstance(answer, NoAnswer) and answer.status == 502 and carries_request_id(answer)
-              and set(runs.get(tag, [])) & killed):
+        elif not isinstance(answer, NoAnswer) and died_with_its_worker(answer, runs.get(tag, []), killed):
             failed.append(tag)
         else:
             lost.append((tag, repr(answer) if isinstance(answer, NoAnswer)
