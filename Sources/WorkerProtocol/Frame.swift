@@ -57,6 +57,22 @@ public enum FrameCodec {
         buffer.writeBuffer(&bodyCopy)
     }
 
+    /// The bytes of a frame before its body (header and encoded metadata), for writing the body as
+    /// a separate buffer: `head` then the body's `bodyLength` bytes are one frame.
+    public static func encodeHead(kind: FrameKind, requestID: UInt64, meta: RequestMeta, bodyLength: Int) -> ByteBuffer
+    {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(headerSize + 64)
+        buffer.moveWriterIndex(forwardBy: headerSize)
+        meta.encode(into: &buffer)
+        let metaLength = buffer.writerIndex - headerSize
+        buffer.setInteger(UInt32(fixedAfterLength + metaLength + bodyLength), at: 0, endianness: .little)
+        buffer.setInteger(kind.rawValue, at: 4)
+        buffer.setInteger(requestID, at: 5, endianness: .little)
+        buffer.setInteger(UInt32(metaLength), at: 13, endianness: .little)
+        return buffer
+    }
+
     /// Takes one complete frame off the front of `buffer`, or returns nil (consuming nothing) when
     /// the frame is not complete yet. Throws when the bytes cannot be a frame.
     public static func decode(from buffer: inout ByteBuffer) throws(ProtocolError) -> Frame? {

@@ -27,6 +27,18 @@ final class WorkerConnection: Sendable {
         }
     }
 
+    /// Sends a frame whose head (header and metadata) and body are separate buffers: both go out in the
+    /// same flush, so the body is never copied into the frame.
+    func send(_ head: ByteBuffer, _ body: ByteBuffer) {
+        guard body.readableBytes > 0 else { return send(head) }
+        guard channel.eventLoop.inEventLoop else {
+            channel.eventLoop.execute { self.send(head, body) }
+            return
+        }
+        channel.write(head, promise: nil)
+        send(body)
+    }
+
     /// Encodes and sends a frame without metadata or body.
     func send(_ kind: FrameKind, requestID: UInt64 = 0, meta: ByteBuffer = ByteBuffer()) {
         var buffer = channel.allocator.buffer(capacity: FrameCodec.headerSize + meta.readableBytes)

@@ -46,9 +46,14 @@ public final class WorkerPool: Service, Sendable {
     /// Opened when draining begins: wakes supervisors waiting out a back-off.
     private let drainBegan = Latch()
 
+    /// Called once with a request's outcome: the worker's response, or why there is none.
+    public typealias Completion = @Sendable (Result<WorkerResponse, any Error>) -> Void
+
     struct Pending {
-        var continuation: CheckedContinuation<WorkerResponse, any Error>
-        var frame: ByteBuffer
+        var complete: Completion
+        /// The frame's header and metadata, then the body: written as two buffers in one `writev`.
+        var head: ByteBuffer
+        var body: ByteBuffer
     }
 
     enum Startup {
@@ -119,7 +124,7 @@ public final class WorkerPool: Service, Sendable {
             defer { state.pending.removeAll() }
             return Array(state.pending.values)
         }
-        for request in pending { request.continuation.resume(throwing: DispatchError.shuttingDown) }
+        for request in pending { request.complete(.failure(DispatchError.shuttingDown)) }
         try? await listener.close()
         unlink(socketPath)
         if case .failed(let error) = state.withLock({ $0.startup }) { throw error }
@@ -212,8 +217,7 @@ public final class WorkerPool: Service, Sendable {
                 return (stranded, overdue)
             }
             for (_, request) in stranded {
-                request.continuation.resume(
-                    throwing: DispatchError.noWorkerAvailable(waited: configuration.noWorkerTimeout))
+                request.complete(.failure(DispatchError.noWorkerAvailable(waited: configuration.noWorkerTimeout)))
             }
             if !stranded.isEmpty {
                 logger.warning(
@@ -244,40 +248,46 @@ public final class WorkerPool: Service, Sendable {
 
     /// Sends a request to a worker (now, or when one has room) and waits for its response. With a
     /// `client`, the request is withdrawn if the client goes away before it starts — including when it
-    /// has already gone by the time the request is queued.
+    /// has already gone by the time the request is queued. Cancelling the calling task withdraws it too.
     public func submit(
         id: RequestID, meta: RequestMeta, body: ByteBuffer, client: (any ClientWatch)? = nil
     ) async throws -> WorkerResponse {
-        var metaBuffer = ByteBuffer()
-        meta.encode(into: &metaBuffer)
-        var frame = ByteBuffer()
-        FrameCodec.encode(Frame(kind: .request, requestID: id, meta: metaBuffer, body: body), into: &frame)
-        let frameToSend = frame
-        return try await withTaskCancellationHandler {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let outcome = state.withLock { state -> Result<WorkerConnection?, any Error> in
-                    if state.lifecycle.phase == .draining || state.lifecycle.phase == .stopped {
-                        return .failure(DispatchError.shuttingDown)
-                    }
-                    let action = state.machine.submit(id, now: now())
-                    if case .rejected(let limit) = action { return .failure(DispatchError.overloaded(limit: limit)) }
-                    // Watched under the pool's lock: a client that leaves from here on finds the request
-                    // known to the state machine, and one that has already left is seen now.
-                    if let client, !client.watch({ [weak self] in self?.cancel(id) }) {
-                        _ = state.machine.cancel(id)
-                        return .failure(CancellationError())
-                    }
-                    state.pending[id] = Pending(continuation: continuation, frame: frameToSend)
-                    guard case .send(let assignment) = action else { return .success(nil) }
-                    return .success(state.connections[assignment.worker])
-                }
-                switch outcome {
-                case .failure(let error): continuation.resume(throwing: error)
-                case .success(let connection): connection?.send(frameToSend)
-                }
+                submit(id: id, meta: meta, body: body, client: client) { continuation.resume(with: $0) }
             }
         } onCancel: {
             cancel(id)
+        }
+    }
+
+    /// The callback form of `submit`, for the front's event-loop handlers (no task per request):
+    /// `completion` is called exactly once, on whichever thread settles the request — at once when it
+    /// is rejected (overloaded, shutting down, client already gone).
+    public func submit(
+        id: RequestID, meta: RequestMeta, body: ByteBuffer, client: (any ClientWatch)?,
+        completion: @escaping Completion
+    ) {
+        let head = FrameCodec.encodeHead(kind: .request, requestID: id, meta: meta, bodyLength: body.readableBytes)
+        let outcome = state.withLock { state -> Result<WorkerConnection?, any Error> in
+            if state.lifecycle.phase == .draining || state.lifecycle.phase == .stopped {
+                return .failure(DispatchError.shuttingDown)
+            }
+            let action = state.machine.submit(id, now: now())
+            if case .rejected(let limit) = action { return .failure(DispatchError.overloaded(limit: limit)) }
+            // Watched under the pool's lock: a client that leaves from here on finds the request
+            // known to the state machine, and one that has already left is seen now.
+            if let client, !client.watch({ [weak self] in self?.cancel(id) }) {
+                _ = state.machine.cancel(id)
+                return .failure(CancellationError())
+            }
+            state.pending[id] = Pending(complete: completion, head: head, body: body)
+            guard case .send(let assignment) = action else { return .success(nil) }
+            return .success(state.connections[assignment.worker])
+        }
+        switch outcome {
+        case .failure(let error): completion(.failure(error))
+        case .success(let connection): connection?.send(head, body)
         }
     }
 
@@ -300,7 +310,7 @@ public final class WorkerPool: Service, Sendable {
                 return (nil, nil, [], nil)
             }
         }
-        pending?.continuation.resume(throwing: CancellationError())
+        pending?.complete(.failure(CancellationError()))
         notify?.send(.cancel, requestID: id)
         send(next)
         if let running, let grace { killIfStillRunning(id, on: running, after: grace) }
@@ -324,14 +334,14 @@ public final class WorkerPool: Service, Sendable {
     private func send(_ assignments: [DispatchStateMachine.Assignment]) {
         guard !assignments.isEmpty else { return }
         let writes = state.withLock { state in
-            assignments.compactMap { assignment -> (WorkerConnection, ByteBuffer)? in
+            assignments.compactMap { assignment -> (WorkerConnection, Pending)? in
                 guard let connection = state.connections[assignment.worker],
-                    let frame = state.pending[assignment.request]?.frame
+                    let pending = state.pending[assignment.request]
                 else { return nil }
-                return (connection, frame)
+                return (connection, pending)
             }
         }
-        for (connection, frame) in writes { connection.send(frame) }
+        for (connection, pending) in writes { connection.send(pending.head, pending.body) }
     }
 
     /// Tells every worker (and every worker that connects later) which model versions exist now.
@@ -398,9 +408,9 @@ public final class WorkerPool: Service, Sendable {
         guard let pending else { return }
         do {
             let meta = try ResponseMeta.decode(from: frame.meta)
-            pending.continuation.resume(returning: WorkerResponse(meta: meta, body: frame.body))
+            pending.complete(.success(WorkerResponse(meta: meta, body: frame.body)))
         } catch {
-            pending.continuation.resume(throwing: error)
+            pending.complete(.failure(error))
         }
     }
 
@@ -429,7 +439,7 @@ public final class WorkerPool: Service, Sendable {
             )
         }
         for request in failed {
-            request.continuation.resume(throwing: DispatchError.workerDied(exitDescription: reason))
+            request.complete(.failure(DispatchError.workerDied(exitDescription: reason)))
         }
         send(loss.reassigned)
     }
