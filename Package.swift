@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "CortexApp",
             dependencies: [
-                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
+                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers", "Scheduling",
                 "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

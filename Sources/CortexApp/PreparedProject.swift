@@ -110,12 +110,8 @@ public struct PreparedProject: Sendable {
         return String(path)
     }
 
-    /// What the config asks for that is accepted but not acted on, one line each.
-    public var warnings: [String] {
-        apis.filter { $0.predictor.serverSideBatching != nil }.map {
-            "\(configFile): api \($0.name): predictor.server_side_batching is accepted but not implemented yet: requests are served one at a time"
-        }
-    }
+    /// What the config asks for that is accepted but not acted on, one line each (none at present).
+    public var warnings: [String] { [] }
 
     /// The project's `requirements.txt`, if it has one.
     public var requirements: String {

@@ -204,7 +204,7 @@ struct PoolsService: Service {
                     workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: host, frontPort: port),
                     processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
                     admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,
-                    noWorkerTimeout: noWorkerTimeout),
+                    noWorkerTimeout: noWorkerTimeout, batching: WorkerSpec.frontBatching(api)),
                 socketPath: "\(runtimeDirectory)/\(api.name).sock", logger: logger)
             pools.append(pool)
             registry.attach(pool, to: api.name)

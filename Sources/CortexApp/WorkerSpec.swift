@@ -1,5 +1,6 @@
 import CortexConfig
 import Foundation
+import Scheduling
 
 /// What a worker process is told about its API: `CORTEX_WORKER_SPEC` and the environment variables
 /// Cortex gave predictors (`docs/PROTOCOL.md`, "Launching a worker").
@@ -21,10 +22,23 @@ enum WorkerSpec {
             "front_port": .int(frontPort),
         ]
         if let models = ModelWatcher.workerSpec(api) { spec["models"] = models }
+        if let batching = api.predictor.serverSideBatching {
+            spec["batching"] = .object([
+                "max_batch_size": .int(batching.maxBatchSize),
+                "batch_interval": batching.batchInterval.map { .double($0) } ?? .null,
+            ])
+        }
         if let data = try? JSONEncoder().encode(api), let text = String(data: data, encoding: .utf8) {
             spec["api_spec_json"] = .string(text)
         }
         return JSONValue.object(spec).jsonText
+    }
+
+    /// How the front batches the API's requests: only a Python predictor's (TensorFlow and ONNX
+    /// predictors batch their client calls inside the worker, from the spec's `batching`).
+    static func frontBatching(_ api: APISpec) -> BatchPolicy? {
+        guard api.predictor.type == .python, let batching = api.predictor.serverSideBatching else { return nil }
+        return BatchPolicy(maxBatchSize: batching.maxBatchSize, interval: batching.batchInterval)
     }
 
     static func environment(

@@ -300,18 +300,34 @@ struct APIParser {
             p.error("processes_per_replica", "must be 1 when model caching is enabled, got \(processes)")
         }
 
-        // server_side_batching
+        // server_side_batching: every predictor type (TensorFlow/ONNX batch inside the worker, Python in
+        // the front); `batch_interval: adaptive` sends whatever is queued as soon as a worker is free.
         var batching: ServerSideBatchingSpec?
-        if tensorflowOnly(p, "server_side_batching"),
-            let b = p.map("server_side_batching", allowed: Self.batchingKeys)
-        {
+        if let b = p.map("server_side_batching", allowed: Self.batchingKeys) {
             let maxBatchSize = b.int("max_batch_size", required: true, min: 2, max: 1024)
-            var interval = b.duration("batch_interval", required: true)
-            if let i = interval, i <= 0 {
-                b.error("batch_interval", "must be > 0s, got \(b.value("batch_interval")!.shown)")
-                interval = nil
+            // .some(nil): adaptive; nil: missing or invalid.
+            var interval: Double?? = nil
+            if let v = b.value("batch_interval") {
+                if v.isStringScalar, let text = v.scalar?.string, text == "adaptive" {
+                    interval = .some(nil)
+                } else if v.isStringScalar, let text = v.scalar?.string, let d = GoDuration.parse(text) {
+                    if d > 0 {
+                        interval = .some(d)
+                    } else {
+                        b.error("batch_interval", "must be > 0s (or \"adaptive\"), got \(v.shown)")
+                    }
+                } else {
+                    b.error(
+                        "batch_interval",
+                        "must be a duration like \"10ms\" or \"500us\", or \"adaptive\", got \(v.shown)")
+                }
+            } else {
+                b.required("batch_interval")
             }
-            if let maxBatchSize, let processes, let threads {
+            // Cortex's rule, for the predictor types whose batches are concurrent client calls from the
+            // predictor's threads. A Python predictor's batches are formed in the front: a single thread
+            // takes a whole batch, so the rule does not apply there.
+            if let maxBatchSize, let processes, let threads, type != .python {
                 if compute.inf > 0 {
                     if maxBatchSize > threads {
                         b.error(
@@ -326,7 +342,7 @@ struct APIParser {
                     )
                 }
             }
-            if let maxBatchSize, let interval {
+            if let maxBatchSize, case .some(let interval) = interval {
                 batching = ServerSideBatchingSpec(maxBatchSize: maxBatchSize, batchInterval: interval)
             }
         }

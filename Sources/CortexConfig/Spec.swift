@@ -164,20 +164,46 @@ public struct ModelPathSpec: Sendable, Equatable, Codable {
     }
 }
 
-/// `predictor.server_side_batching` (TensorFlow only).
+/// `predictor.server_side_batching`: how concurrent requests are merged into one model call
+/// (README, "Server-side batching").
 public struct ServerSideBatchingSpec: Sendable, Equatable, Codable {
+    /// The most requests (TensorFlow/ONNX: rows) in one batch.
     public var maxBatchSize: Int
-    /// Seconds.
-    public var batchInterval: Double
+    /// Seconds a batch may wait to fill; `nil` is the adaptive mode (`batch_interval: adaptive`): no
+    /// wait, a batch is whatever is queued when a worker (or the model) is free.
+    public var batchInterval: Double?
 
-    public init(maxBatchSize: Int, batchInterval: Double) {
+    public init(maxBatchSize: Int, batchInterval: Double?) {
         self.maxBatchSize = maxBatchSize
         self.batchInterval = batchInterval
     }
 
+    /// `batch_interval: adaptive`.
+    public var isAdaptive: Bool { batchInterval == nil }
+
     enum CodingKeys: String, CodingKey {
         case maxBatchSize = "max_batch_size"
         case batchInterval = "batch_interval"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        maxBatchSize = try container.decode(Int.self, forKey: .maxBatchSize)
+        if (try? container.decode(String.self, forKey: .batchInterval)) == "adaptive" {
+            batchInterval = nil
+        } else {
+            batchInterval = try container.decode(Double.self, forKey: .batchInterval)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(maxBatchSize, forKey: .maxBatchSize)
+        if let batchInterval {
+            try container.encode(batchInterval, forKey: .batchInterval)
+        } else {
+            try container.encode("adaptive", forKey: .batchInterval)
+        }
     }
 }
 

@@ -12,13 +12,26 @@ public typealias RequestID = UInt64
 /// the least-loaded ready worker as slots free up, so a busy or dead worker never strands queued work.
 /// The caller performs the actions each transition returns.
 public struct DispatchStateMachine: Sendable {
-    /// A request to write to a worker's socket.
+    /// Requests to write to a worker's socket: one `REQUEST` frame, or (with batching) one `BATCH`
+    /// frame carrying every request of the batch, oldest first.
     public struct Assignment: Sendable, Equatable {
-        public var request: RequestID
+        public var requests: [RequestID]
         public var worker: WorkerID
+        /// Sent as one `BATCH` frame (the API batches), even when it holds a single request.
+        public var isBatch: Bool
+        /// The first (with no batching: the only) request.
+        public var request: RequestID { requests[0] }
+
         public init(request: RequestID, worker: WorkerID) {
-            self.request = request
+            self.requests = [request]
             self.worker = worker
+            self.isBatch = false
+        }
+
+        public init(batch: [RequestID], worker: WorkerID) {
+            self.requests = batch
+            self.worker = worker
+            self.isBatch = true
         }
     }
 
@@ -30,6 +43,8 @@ public struct DispatchStateMachine: Sendable {
         case queued
         /// Admission refused it: `limit` requests are already in flight or queued.
         case rejected(limit: Int)
+        /// (Batching) It joined the queue, and these batches left it — one of them may hold it.
+        case batched([Assignment])
     }
 
     /// What withdrawing a request (client gone, deadline passed) means.
@@ -60,6 +75,8 @@ public struct DispatchStateMachine: Sendable {
         var capacity: Int
         var assigned: [RequestID] = []
         var started: Set<RequestID> = []
+        /// (Batching) batches it holds that still have a request not answered: its load.
+        var batches: Set<UInt64> = []
     }
 
     private var workers: [WorkerID: Worker] = [:]
@@ -71,9 +88,19 @@ public struct DispatchStateMachine: Sendable {
     private var noWorkerSince: Double?
     /// Requests allowed in flight plus queued; `nil` = unbounded.
     public var admissionLimit: Int?
+    /// How batches are formed; `nil`: requests go one by one.
+    public let batching: BatchPolicy?
+    /// (Batching) the batch each assigned request belongs to, and how many of each batch's requests
+    /// are still held by its worker.
+    private var batchOf: [RequestID: UInt64] = [:]
+    private var batchLeft: [UInt64: Int] = [:]
+    private var nextBatch: UInt64 = 0
 
-    public init(admissionLimit: Int? = nil) {
+    /// - Parameter batching: with a policy, a worker's slots hold batches, not requests: queued
+    ///   requests leave the queue together, as `BatchPolicy` decides.
+    public init(admissionLimit: Int? = nil, batching: BatchPolicy? = nil) {
         self.admissionLimit = admissionLimit
+        self.batching = batching
     }
 
     /// Requests assigned to workers or waiting in the queue.
@@ -86,6 +113,12 @@ public struct DispatchStateMachine: Sendable {
     /// A new request arrives at `now` (seconds, the caller's monotonic clock).
     public mutating func submit(_ request: RequestID, now: Double = 0) -> SubmitAction {
         if let limit = admissionLimit, inFlight >= limit { return .rejected(limit: limit) }
+        if batching != nil {
+            queue.append(request)
+            queuedAt[request] = now
+            let sent = drainQueue(now: now)
+            return sent.isEmpty ? .queued : .batched(sent)
+        }
         if queue.isEmpty, let worker = leastLoadedWorkerWithRoom() {
             assign(request, to: worker)
             return .send(Assignment(request: request, worker: worker))
@@ -93,6 +126,21 @@ public struct DispatchStateMachine: Sendable {
         queue.append(request)
         queuedAt[request] = now
         return .queued
+    }
+
+    /// (Batching with a fixed interval) When the oldest queued request's wait ends — the caller
+    /// calls `flushDue(now:)` then. `nil` when nothing waits for time: the queue is empty, the mode
+    /// is adaptive, or no worker has room (a slot freeing up sends the batch).
+    public var nextBatchDeadline: Double? {
+        guard let interval = batching?.interval, let first = queue.first, let since = queuedAt[first],
+            leastLoadedWorkerWithRoom() != nil
+        else { return nil }
+        return since + interval
+    }
+
+    /// (Batching) Sends the batches that are due at `now` to workers with room.
+    public mutating func flushDue(now: Double) -> [Assignment] {
+        drainQueue(now: now)
     }
 
     /// Requests stranded because no worker is ready: those that have waited `maxWait` seconds or more
@@ -119,15 +167,16 @@ public struct DispatchStateMachine: Sendable {
     }
 
     /// The worker answered `request`. Returns the queued requests that take the freed slot.
-    public mutating func completed(_ request: RequestID) -> [Assignment] {
+    public mutating func completed(_ request: RequestID, now: Double = 0) -> [Assignment] {
         guard let worker = location.removeValue(forKey: request) else { return [] }
         workers[worker]?.assigned.removeAll { $0 == request }
         workers[worker]?.started.remove(request)
-        return drainQueue()
+        release(request, on: worker)
+        return drainQueue(now: now)
     }
 
     /// The request is no longer wanted.
-    public mutating func cancel(_ request: RequestID) -> CancelAction {
+    public mutating func cancel(_ request: RequestID, now: Double = 0) -> CancelAction {
         if queuedAt.removeValue(forKey: request) != nil, let index = queue.firstIndex(of: request) {
             queue.remove(at: index)
             return .removedFromQueue
@@ -136,14 +185,15 @@ public struct DispatchStateMachine: Sendable {
         if workers[worker]?.started.contains(request) == true { return .running(worker) }
         location[request] = nil
         workers[worker]?.assigned.removeAll { $0 == request }
-        return .cancelOnWorker(worker, next: drainQueue())
+        release(request, on: worker)
+        return .cancelOnWorker(worker, next: drainQueue(now: now))
     }
 
     /// A worker is ready to take up to `capacity` requests. Returns queued requests sent to it.
-    public mutating func workerReady(_ worker: WorkerID, capacity: Int) -> [Assignment] {
+    public mutating func workerReady(_ worker: WorkerID, capacity: Int, now: Double = 0) -> [Assignment] {
         workers[worker] = Worker(capacity: max(1, capacity))
         noWorkerSince = nil
-        return drainQueue()
+        return drainQueue(now: now)
     }
 
     /// A worker died or was stopped: started requests fail, the others go to other workers first in
@@ -157,11 +207,14 @@ public struct DispatchStateMachine: Sendable {
         var unstarted: [RequestID] = []
         for request in state.assigned {
             location[request] = nil
+            if let batch = batchOf.removeValue(forKey: request) { batchLeft[batch] = nil }
             if state.started.contains(request) { failed.append(request) } else { unstarted.append(request) }
         }
         queue.insert(contentsOf: unstarted, at: 0)
-        for request in unstarted { queuedAt[request] = now }
-        let reassigned = drainQueue()
+        // Re-dispatched at once: they have waited for their batch already.
+        let since = now - (batching?.interval ?? 0)
+        for request in unstarted { queuedAt[request] = since }
+        let reassigned = drainQueue(now: now)
         return WorkerLoss(failed: failed, reassigned: reassigned, requeued: queue.count)
     }
 
@@ -177,13 +230,17 @@ public struct DispatchStateMachine: Sendable {
     /// Requests in the front's queue, oldest first.
     public var queuedRequests: [RequestID] { Array(queue) }
 
+    private func load(_ worker: Worker) -> Int {
+        batching == nil ? worker.assigned.count : worker.batches.count
+    }
+
     private func leastLoadedWorkerWithRoom() -> WorkerID? {
         var best: (id: WorkerID, load: Int)?
-        for (id, worker) in workers where worker.assigned.count < worker.capacity {
-            if best == nil || worker.assigned.count < best!.load
-                || (worker.assigned.count == best!.load && id < best!.id)
-            {
-                best = (id, worker.assigned.count)
+        for (id, worker) in workers {
+            let load = load(worker)
+            guard load < worker.capacity else { continue }
+            if best == nil || load < best!.load || (load == best!.load && id < best!.id) {
+                best = (id, load)
             }
         }
         return best?.id
@@ -194,13 +251,40 @@ public struct DispatchStateMachine: Sendable {
         location[request] = worker
     }
 
-    private mutating func drainQueue() -> [Assignment] {
+    /// (Batching) `request` no longer holds its batch's slot on `worker`.
+    private mutating func release(_ request: RequestID, on worker: WorkerID) {
+        guard let batch = batchOf.removeValue(forKey: request), let left = batchLeft[batch] else { return }
+        if left <= 1 {
+            batchLeft[batch] = nil
+            workers[worker]?.batches.remove(batch)
+        } else {
+            batchLeft[batch] = left - 1
+        }
+    }
+
+    private mutating func drainQueue(now: Double) -> [Assignment] {
         var sent: [Assignment] = []
         while !queue.isEmpty, let worker = leastLoadedWorkerWithRoom() {
-            let request = queue.removeFirst()
-            queuedAt[request] = nil
-            assign(request, to: worker)
-            sent.append(Assignment(request: request, worker: worker))
+            guard let policy = batching else {
+                let request = queue.removeFirst()
+                queuedAt[request] = nil
+                assign(request, to: worker)
+                sent.append(Assignment(request: request, worker: worker))
+                continue
+            }
+            guard policy.isDue(queued: queue.count, oldestSince: queuedAt[queue[0]] ?? now, now: now) else { break }
+            let batch = Array(queue.prefix(policy.maxBatchSize))
+            queue.removeFirst(batch.count)
+            let id = nextBatch
+            nextBatch &+= 1
+            for request in batch {
+                queuedAt[request] = nil
+                assign(request, to: worker)
+                batchOf[request] = id
+            }
+            batchLeft[id] = batch.count
+            workers[worker]?.batches.insert(id)
+            sent.append(Assignment(batch: batch, worker: worker))
         }
         return sent
     }

@@ -9,6 +9,7 @@ public enum FrameKind: UInt8, Sendable, CaseIterable {
     case start = 11
     case response = 12
     case cancel = 13
+    case batch = 14
     case shutdown = 20
     case models = 30
 }
@@ -70,6 +71,20 @@ public enum FrameCodec {
         buffer.setInteger(kind.rawValue, at: 4)
         buffer.setInteger(requestID, at: 5, endianness: .little)
         buffer.setInteger(UInt32(metaLength), at: 13, endianness: .little)
+        return buffer
+    }
+
+    /// The header and metadata of a `BATCH` frame holding `count` complete `REQUEST` frames of
+    /// `bodyLength` bytes in all: written before them, it makes them one frame (`docs/PROTOCOL.md`,
+    /// "BATCH").
+    public static func encodeBatchHead(count: Int, bodyLength: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(headerSize + 4)
+        buffer.writeInteger(UInt32(fixedAfterLength + 4 + bodyLength), endianness: .little)
+        buffer.writeInteger(FrameKind.batch.rawValue)
+        buffer.writeInteger(UInt64(0), endianness: .little)
+        buffer.writeInteger(UInt32(4), endianness: .little)
+        buffer.writeInteger(UInt32(count), endianness: .little)
         return buffer
     }
 

@@ -36,7 +36,7 @@ final class WorkerChannelHandler: ChannelInboundHandler {
             pool.workerFailed(
                 worker, error: info["error"] as? String ?? "unknown error",
                 traceback: info["traceback"] as? String ?? "")
-        case .hello, .request, .cancel, .shutdown, .models:
+        case .hello, .request, .cancel, .batch, .shutdown, .models:
             pool.logger.error("worker \(worker) sent an unexpected \(frame.kind) frame; closing its connection")
             context.close(promise: nil)
         }

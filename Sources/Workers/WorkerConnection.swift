@@ -39,6 +39,19 @@ final class WorkerConnection: Sendable {
         send(body)
     }
 
+    /// Sends buffers that together make one or more frames (a `BATCH` head and its requests' heads
+    /// and bodies), in one flush; empty buffers are skipped.
+    func send(buffers: [ByteBuffer]) {
+        guard channel.eventLoop.inEventLoop else {
+            channel.eventLoop.execute { self.send(buffers: buffers) }
+            return
+        }
+        let nonEmpty = buffers.filter { $0.readableBytes > 0 }
+        guard let last = nonEmpty.last else { return }
+        for buffer in nonEmpty.dropLast() { channel.write(buffer, promise: nil) }
+        send(last)
+    }
+
     /// Encodes and sends a frame without metadata or body.
     func send(_ kind: FrameKind, requestID: UInt64 = 0, meta: ByteBuffer = ByteBuffer()) {
         var buffer = channel.allocator.buffer(capacity: FrameCodec.headerSize + meta.readableBytes)

@@ -72,6 +72,8 @@ public final class WorkerPool: Service, Sendable {
         var failure: [WorkerID: String] = [:]
         var startup = Startup.waiting([])
         var drainDeadline: ContinuousClock.Instant?
+        /// (Batching with a fixed interval) the deadline a batch timer is set for.
+        var batchTimerAt: Double?
         /// The latest `MODELS` frame's JSON, for APIs with models.
         var modelsJSON: String?
     }
@@ -84,7 +86,8 @@ public final class WorkerPool: Service, Sendable {
         self.logger = logger
         self.state = Mutex(
             State(
-                machine: DispatchStateMachine(admissionLimit: configuration.admissionLimit),
+                machine: DispatchStateMachine(
+                    admissionLimit: configuration.admissionLimit, batching: configuration.batching),
                 lifecycle: WorkerPoolStateMachine(workers: configuration.processes, policy: configuration.respawnPolicy)
             ))
     }
@@ -269,26 +272,35 @@ public final class WorkerPool: Service, Sendable {
         completion: @escaping Completion
     ) {
         let head = FrameCodec.encodeHead(kind: .request, requestID: id, meta: meta, bodyLength: body.readableBytes)
-        let outcome = state.withLock { state -> Result<WorkerConnection?, any Error> in
+        let (refusal, writes) = state.withLock { state -> ((any Error)?, [Write]) in
             if state.lifecycle.phase == .draining || state.lifecycle.phase == .stopped {
-                return .failure(DispatchError.shuttingDown)
+                return (DispatchError.shuttingDown, [])
             }
-            let action = state.machine.submit(id, now: now())
-            if case .rejected(let limit) = action { return .failure(DispatchError.overloaded(limit: limit)) }
+            let now = now()
+            let action = state.machine.submit(id, now: now)
+            var assignments: [DispatchStateMachine.Assignment]
+            switch action {
+            case .rejected(let limit): return (DispatchError.overloaded(limit: limit), [])
+            case .send(let assignment): assignments = [assignment]
+            case .batched(let sent): assignments = sent
+            case .queued: assignments = []
+            }
             // Watched under the pool's lock: a client that leaves from here on finds the request
             // known to the state machine, and one that has already left is seen now.
             if let client, !client.watch({ [weak self] in self?.cancel(id) }) {
-                _ = state.machine.cancel(id)
-                return .failure(CancellationError())
+                // Not pending: left out of the batch it may have joined; the rest still go.
+                if case .cancelOnWorker(_, let next) = state.machine.cancel(id, now: now) { assignments += next }
+                let writes = Self.writes(for: assignments, in: state)
+                armBatchTimer(&state)
+                return (CancellationError(), writes)
             }
             state.pending[id] = Pending(complete: completion, head: head, body: body)
-            guard case .send(let assignment) = action else { return .success(nil) }
-            return .success(state.connections[assignment.worker])
+            let writes = Self.writes(for: assignments, in: state)
+            armBatchTimer(&state)
+            return (nil, writes)
         }
-        switch outcome {
-        case .failure(let error): completion(.failure(error))
-        case .success(let connection): connection?.send(head, body)
-        }
+        if let refusal { completion(.failure(refusal)) }
+        perform(writes)
     }
 
     /// Withdraws a request whose caller no longer waits (client gone, deadline passed): it is dropped
@@ -299,7 +311,7 @@ public final class WorkerPool: Service, Sendable {
     public func cancel(_ id: RequestID, killAfter grace: Double? = nil) {
         let (pending, notify, next, running) = state.withLock {
             state -> (Pending?, WorkerConnection?, [DispatchStateMachine.Assignment], WorkerID?) in
-            switch state.machine.cancel(id) {
+            switch state.machine.cancel(id, now: now()) {
             case .removedFromQueue:
                 return (state.pending.removeValue(forKey: id), nil, [], nil)
             case .cancelOnWorker(let worker, let next):
@@ -331,17 +343,64 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
+    /// Buffers to write to one worker's socket in one flush.
+    typealias Write = (connection: WorkerConnection, buffers: [ByteBuffer])
+
+    /// The frames that carry `assignments`: a `REQUEST` frame (head, body), or a `BATCH` head followed
+    /// by each request's frame. Requests no longer pending (withdrawn meanwhile) are left out; a batch
+    /// left empty is not sent.
+    private static func writes(for assignments: [DispatchStateMachine.Assignment], in state: State) -> [Write] {
+        assignments.compactMap { assignment -> Write? in
+            guard let connection = state.connections[assignment.worker] else { return nil }
+            guard assignment.isBatch else {
+                guard let pending = state.pending[assignment.request] else { return nil }
+                return (connection, [pending.head, pending.body])
+            }
+            var buffers: [ByteBuffer] = [ByteBuffer()]
+            var count = 0
+            var length = 0
+            for request in assignment.requests {
+                guard let pending = state.pending[request] else { continue }
+                buffers.append(pending.head)
+                buffers.append(pending.body)
+                count += 1
+                length += pending.head.readableBytes + pending.body.readableBytes
+            }
+            guard count > 0 else { return nil }
+            buffers[0] = FrameCodec.encodeBatchHead(count: count, bodyLength: length)
+            return (connection, buffers)
+        }
+    }
+
+    private func perform(_ writes: [Write]) {
+        for write in writes { write.connection.send(buffers: write.buffers) }
+    }
+
     private func send(_ assignments: [DispatchStateMachine.Assignment]) {
         guard !assignments.isEmpty else { return }
-        let writes = state.withLock { state in
-            assignments.compactMap { assignment -> (WorkerConnection, Pending)? in
-                guard let connection = state.connections[assignment.worker],
-                    let pending = state.pending[assignment.request]
-                else { return nil }
-                return (connection, pending)
-            }
+        perform(state.withLock { Self.writes(for: assignments, in: $0) })
+    }
+
+    /// (Batching with a fixed interval) Makes sure a timer fires when the oldest queued request's
+    /// batch is due. Called under the lock after every change to the queue.
+    private func armBatchTimer(_ state: inout State) {
+        guard let deadline = state.machine.nextBatchDeadline else { return }
+        if let armed = state.batchTimerAt, armed <= deadline + 1e-6 { return }
+        state.batchTimerAt = deadline
+        let delay = max(0, deadline - now())
+        MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
+            [weak self] in self?.batchTimerFired()
         }
-        for (connection, pending) in writes { connection.send(pending.head, pending.body) }
+    }
+
+    private func batchTimerFired() {
+        let writes = state.withLock { state -> [Write] in
+            state.batchTimerAt = nil
+            let sent = state.machine.flushDue(now: now())
+            armBatchTimer(&state)
+            return Self.writes(for: sent, in: state)
+        }
+        perform(writes)
     }
 
     /// Tells every worker (and every worker that connects later) which model versions exist now.
@@ -376,7 +435,8 @@ public final class WorkerPool: Service, Sendable {
             ) in
             let outcome = state.lifecycle.ready(worker, now: now())
             guard outcome != .ignored else { return (outcome, [], []) }
-            let assignments = state.machine.workerReady(worker, capacity: configuration.workerCapacity)
+            let assignments = state.machine.workerReady(
+                worker, capacity: configuration.workerCapacity, now: now())
             var waiters: [CheckedContinuation<Void, any Error>] = []
             if outcome == .startupComplete, case .waiting(let list) = state.startup {
                 waiters = list
@@ -400,11 +460,14 @@ public final class WorkerPool: Service, Sendable {
     }
 
     func responseArrived(_ frame: Frame, from worker: WorkerID) {
-        let (pending, next) = state.withLock { state in
+        let (pending, writes) = state.withLock { state -> (Pending?, [Write]) in
             state.lifecycle.served(worker)
-            return (state.pending.removeValue(forKey: frame.requestID), state.machine.completed(frame.requestID))
+            let pending = state.pending.removeValue(forKey: frame.requestID)
+            let next = state.machine.completed(frame.requestID, now: now())
+            armBatchTimer(&state)
+            return (pending, next.isEmpty ? [] : Self.writes(for: next, in: state))
         }
-        send(next)
+        perform(writes)
         guard let pending else { return }
         do {
             let meta = try ResponseMeta.decode(from: frame.meta)
@@ -430,6 +493,7 @@ public final class WorkerPool: Service, Sendable {
             state.lifecycle.disconnected(worker)
             state.connections[worker] = nil
             let loss = state.machine.workerLost(worker, now: now())
+            armBatchTimer(&state)
             return (loss, loss.failed.compactMap { state.pending.removeValue(forKey: $0) }, state.pids[worker])
         }
         if let orphan { kill(orphan, SIGKILL) }

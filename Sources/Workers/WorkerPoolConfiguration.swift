@@ -29,13 +29,17 @@ public struct WorkerPoolConfiguration: Sendable {
     public var noWorkerTimeout: Double
     /// When to respawn workers that exit.
     public var respawnPolicy: RespawnPolicy
+    /// (A Python predictor with `server_side_batching`) how the front forms batches; `nil`: requests
+    /// go one by one. TensorFlow/ONNX batching happens inside the worker and leaves this `nil`.
+    public var batching: BatchPolicy?
 
     public init(
         apiName: String, pythonExecutable: String, projectDirectory: String, environment: [String: String],
         workerSpecJSON: String, processes: Int, threadsPerProcess: Int, prefetch: Int? = nil,
         admissionLimit: Int? = nil, shutdownGrace: Double = 30, noWorkerTimeout: Double = 10,
-        respawnPolicy: RespawnPolicy = RespawnPolicy()
+        respawnPolicy: RespawnPolicy = RespawnPolicy(), batching: BatchPolicy? = nil
     ) {
+        self.batching = batching
         self.noWorkerTimeout = noWorkerTimeout
         self.respawnPolicy = respawnPolicy
         self.apiName = apiName
@@ -50,6 +54,7 @@ public struct WorkerPoolConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace
     }
 
-    /// How many requests one worker holds at most.
-    var workerCapacity: Int { threadsPerProcess + prefetch }
+    /// How many requests one worker holds at most — with batching, how many batches: one per
+    /// thread, no prefetch (a prefetched batch would be a batch sent before it could grow).
+    var workerCapacity: Int { batching == nil ? threadsPerProcess + prefetch : threadsPerProcess }
 }

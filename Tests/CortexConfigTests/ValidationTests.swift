@@ -1,4 +1,5 @@
 import CortexConfig
+import Foundation
 import Testing
 
 /// Each case must produce exactly the listed errors (`path: message`), nothing more.
@@ -170,12 +171,6 @@ import Testing
             api(type: "onnx", predictor: "model_path: m.onnx\nsignature_key: serve"),
             "predictor.signature_key: is not a supported field for the onnx predictor type"),
         Case(
-            api(
-                type: "onnx",
-                predictor: "model_path: m\nserver_side_batching:\n  max_batch_size: 2\n  batch_interval: 1s"
-            ),
-            "predictor.server_side_batching: is not a supported field for the onnx predictor type"),
-        Case(
             api(predictor: "tensorflow_serving_image: x/y:1"),
             "predictor.tensorflow_serving_image: is not a supported field for the python predictor type"),
         Case(
@@ -296,13 +291,32 @@ import Testing
                 tf(
                     "threads_per_process: 2\nserver_side_batching:\n  max_batch_size: 2\n  batch_interval: 0s"
                 ),
-                #"predictor.server_side_batching.batch_interval: must be > 0s, got "0s""#),
+                #"predictor.server_side_batching.batch_interval: must be > 0s (or "adaptive"), got "0s""#),
             Case(
                 tf(
                     "threads_per_process: 2\nserver_side_batching:\n  max_batch_size: 2\n  batch_interval: soon"
                 ),
-                #"predictor.server_side_batching.batch_interval: must be a duration like "60s", "5m" or "1m30s", got "soon""#
+                #"predictor.server_side_batching.batch_interval: must be a duration like "10ms" or "500us", or "adaptive", got "soon""#
             ),
+            Case(
+                tf("threads_per_process: 2\nserver_side_batching:\n  max_batch_size: 2\n  batch_interval: 5"),
+                #"predictor.server_side_batching.batch_interval: must be a duration like "10ms" or "500us", or "adaptive", got 5"#
+            ),
+            // The rule holds for ONNX too (its batches are concurrent onnx_client calls from the threads).
+            Case(
+                api(
+                    type: "onnx",
+                    predictor:
+                        "model_path: m.onnx\nserver_side_batching:\n  max_batch_size: 8\n  batch_interval: adaptive"
+                ),
+                "predictor.server_side_batching.max_batch_size: must be ≤ predictor.processes_per_replica × predictor.threads_per_process (1), got 8"
+            ),
+            Case(
+                api(predictor: "server_side_batching:\n  max_batch_size: 0\n  batch_interval: adaptive"),
+                "predictor.server_side_batching.max_batch_size: must be ≥ 2, got 0"),
+            Case(
+                api(predictor: "server_side_batching: 8"),
+                "predictor.server_side_batching: must be a map, got 8"),
             Case(
                 tf(
                     "threads_per_process: 4\nserver_side_batching:\n  max_batch_size: 8\n  batch_interval: 10ms"
@@ -463,6 +477,38 @@ import Testing
     @Test(arguments: batching) func batchingRules(_ c: Case) {
         #expect(summaries(c.yaml) == c.expected)
     }
+    /// A Python predictor's batches are formed in the front: one thread takes a whole batch, so
+    /// `max_batch_size` is not bound by processes × threads there; `adaptive` is accepted everywhere.
+    @Test func batchingForEveryPredictorType() throws {
+        let python = try specs(
+            api(predictor: "server_side_batching:\n  max_batch_size: 64\n  batch_interval: adaptive"))
+        #expect(python[0].predictor.serverSideBatching == ServerSideBatchingSpec(maxBatchSize: 64, batchInterval: nil))
+        #expect(python[0].predictor.serverSideBatching?.isAdaptive == true)
+        let onnx = try specs(
+            api(
+                type: "onnx",
+                predictor:
+                    "model_path: m.onnx\nthreads_per_process: 8\nserver_side_batching:\n  max_batch_size: 8\n  batch_interval: 2ms"
+            ))
+        #expect(onnx[0].predictor.serverSideBatching == ServerSideBatchingSpec(maxBatchSize: 8, batchInterval: 0.002))
+        let tf = try specs(
+            api(
+                type: "tensorflow",
+                predictor:
+                    "model_path: m\nprocesses_per_replica: 2\nthreads_per_process: 2\nserver_side_batching:\n  max_batch_size: 4\n  batch_interval: adaptive"
+            ))
+        #expect(tf[0].predictor.serverSideBatching?.isAdaptive == true)
+    }
+
+    @Test func adaptiveBatchingRoundTripsThroughJSON() throws {
+        let spec = ServerSideBatchingSpec(maxBatchSize: 16, batchInterval: nil)
+        let data = try JSONEncoder().encode(spec)
+        #expect(String(decoding: data, as: UTF8.self).contains(#""batch_interval":"adaptive""#))
+        #expect(try JSONDecoder().decode(ServerSideBatchingSpec.self, from: data) == spec)
+        let fixed = ServerSideBatchingSpec(maxBatchSize: 4, batchInterval: 0.01)
+        #expect(try JSONDecoder().decode(ServerSideBatchingSpec.self, from: JSONEncoder().encode(fixed)) == fixed)
+    }
+
     @Test(arguments: compute) func computeRules(_ c: Case) {
         #expect(summaries(c.yaml) == c.expected)
     }

@@ -165,6 +165,37 @@ func fields(_ pairs: [[String]]) -> [HeaderField] { pairs.map { HeaderField($0[0
         #expect(hex(head) == hex(whole))
     }
 
+    /// The front writes a batch as the `BATCH` head, then each request's head and body: together they
+    /// are byte for byte the shared vector.
+    @Test func batchHeadPlusRequestFramesIsTheBatchVector() throws {
+        let vector = Vectors.shared.frames.first { $0.name == "batch" }!
+        let members: [(UInt64, String, ByteBuffer)] = [
+            (5, "json", ByteBuffer(string: #"{"x": 1}"#)),
+            (6, "bytes-with-query", ByteBuffer(bytes: [0x00, 0xFF])),
+        ]
+        var parts: [ByteBuffer] = []
+        for (id, name, body) in members {
+            let meta = try RequestMeta.decode(
+                from: buffer(hex: Vectors.shared.requests.first { $0.name == name }!.metaHex))
+            parts.append(
+                FrameCodec.encodeHead(kind: .request, requestID: id, meta: meta, bodyLength: body.readableBytes))
+            parts.append(body)
+        }
+        var whole = FrameCodec.encodeBatchHead(count: 2, bodyLength: parts.reduce(0) { $0 + $1.readableBytes })
+        for var part in parts { whole.writeBuffer(&part) }
+        #expect(hex(whole) == vector.frameHex)
+        // And it decodes as one frame whose body is the two requests.
+        var copy = whole
+        let frame = try #require(try FrameCodec.decode(from: &copy))
+        #expect(
+            frame.kind == .batch
+                && frame.meta.getInteger(at: frame.meta.readerIndex, endianness: .little, as: UInt32.self) == 2)
+        var body = frame.body
+        #expect(try FrameCodec.decode(from: &body)?.requestID == 5)
+        #expect(try FrameCodec.decode(from: &body)?.requestID == 6)
+        #expect(body.readableBytes == 0)
+    }
+
     @Test func truncatedMetadataIsAnError() throws {
         let full = buffer(hex: Vectors.shared.requests.first { $0.name == "form" }!.metaHex)
         for length in 0..<full.readableBytes {

@@ -89,7 +89,7 @@ def test_failing_install_names_the_requirement(tmp_path):
     assert "this-package-does-not-exist-cortex-swift" in s.stderr()
 
 
-def test_server_side_batching_is_warned_about_until_implemented(tmp_path):
+def test_server_side_batching_validates_without_a_warning(tmp_path):
     from cortex_e2e import run_cli, write_project
     project = write_project(tmp_path / "p", {
         "cortex.yaml": """
@@ -118,4 +118,5 @@ def test_server_side_batching_is_warned_about_until_implemented(tmp_path):
     })
     result = run_cli("validate", str(project))
     assert result.returncode == 0, result.stderr
-    assert "api batched: predictor.server_side_batching is accepted but not implemented yet" in result.stderr
+    assert "server_side_batching" not in result.stderr
+    assert "not implemented" not in result.stderr

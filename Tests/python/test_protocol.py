@@ -147,3 +147,26 @@ def test_worker_reader_rejects_corrupt_streams(vectors, case):
     data = bytes.fromhex(next(c for c in vectors["corrupt"] if c["name"] == case)["hex"])
     with pytest.raises(P.ProtocolError):
         _reader_frames(data, 1000, 1024)
+
+
+def test_batch_vector(vectors):
+    f = next(f for f in vectors["frames"] if f["name"] == "batch")
+    frames, _ = P.decode_frames(bytes.fromhex(f["frame_hex"]))
+    (kind, rid, meta, body), = frames
+    assert kind == P.BATCH and rid == 0
+    members = P.decode_batch(meta, body)
+    json_meta = bytes.fromhex(next(r for r in vectors["requests"] if r["name"] == "json")["meta_hex"])
+    bytes_meta = bytes.fromhex(next(r for r in vectors["requests"] if r["name"] == "bytes-with-query")["meta_hex"])
+    assert members == [(5, json_meta, b'{"x": 1}'), (6, bytes_meta, b"\x00\xff")]
+    assert P.encode_batch(members).hex() == f["frame_hex"]
+
+
+@pytest.mark.parametrize("meta,body", [
+    (b"\x02\x00", b""),  # meta shorter than its count
+    (b"\x02\x00\x00\x00", P.encode_frame(P.REQUEST, 1, b"", b"")),  # says 2, holds 1
+    (b"\x01\x00\x00\x00", P.encode_frame(P.CANCEL, 1)),  # not a REQUEST
+    (b"\x01\x00\x00\x00", P.encode_frame(P.REQUEST, 1, b"", b"x") + b"\x01"),  # stray bytes
+])
+def test_malformed_batches_are_errors(meta, body):
+    with pytest.raises(P.ProtocolError):
+        P.decode_batch(meta, body)

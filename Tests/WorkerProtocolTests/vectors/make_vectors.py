@@ -64,6 +64,10 @@ frames = [
     dict(name="start", kind=11, request_id=7, meta=b"", body=b""),
     dict(name="response", kind=12, request_id=7, meta=bytes.fromhex(responses[0]["meta_hex"]), body=b'{"ok": true}'),
     dict(name="cancel", kind=13, request_id=0xFFFFFFFFFFFFFFFF, meta=b"", body=b""),
+    # BATCH: meta = u32 count; body = that many complete REQUEST frames, back to back
+    dict(name="batch", kind=14, request_id=0, meta=struct.pack("<I", 2),
+         body=frame(10, 5, bytes.fromhex(requests[0]["meta_hex"]), b'{"x": 1}')
+         + frame(10, 6, bytes.fromhex(requests[1]["meta_hex"]), b"\x00\xff")),
     dict(name="shutdown", kind=20, request_id=0, meta=b"", body=b""),
     dict(name="models", kind=30, request_id=0,
          meta=b'{"models": [{"name": "iris", "versions": [{"version": "1", "path": "/m/iris/1", "stamp": "1-1"}]}]}',

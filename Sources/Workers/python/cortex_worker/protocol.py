@@ -20,12 +20,13 @@ REQUEST = 10
 START = 11
 RESPONSE = 12
 CANCEL = 13
+BATCH = 14
 SHUTDOWN = 20
 MODELS = 30
 
 KIND_NAMES = {
     HELLO: "HELLO", READY: "READY", FAILED: "FAILED", REQUEST: "REQUEST", START: "START",
-    RESPONSE: "RESPONSE", CANCEL: "CANCEL", SHUTDOWN: "SHUTDOWN", MODELS: "MODELS",
+    RESPONSE: "RESPONSE", CANCEL: "CANCEL", BATCH: "BATCH", SHUTDOWN: "SHUTDOWN", MODELS: "MODELS",
 }
 
 # payload kinds (REQUEST meta)
@@ -98,6 +99,29 @@ def decode_frames(data, start: int = 0, end: int | None = None):
         if length < LENGTH_FLOOR:
             raise ProtocolError(f"corrupt frame header at offset {pos}: length={length}")
     return frames, pos
+
+
+def encode_batch(requests) -> bytes:
+    """A BATCH frame holding complete REQUEST frames: requests = [(request_id, meta, body)]."""
+    inner = b"".join(encode_frame(REQUEST, rid, meta, body) for rid, meta, body in requests)
+    return encode_frame(BATCH, 0, U32.pack(len(requests)), inner)
+
+
+def decode_batch(meta, body) -> list:
+    """The requests of a BATCH frame: [(request_id, request meta, body)], in batch order."""
+    if len(meta) < 4:
+        raise ProtocolError("BATCH meta is shorter than its u32 count")
+    (count,) = U32.unpack_from(meta, 0)
+    frames, used = decode_frames(body)
+    if used != len(body) or len(frames) != count:
+        raise ProtocolError(f"BATCH says {count} requests but its body holds {len(frames)} complete frames "
+                            f"and {len(body) - used} stray bytes")
+    out = []
+    for kind, rid, m, b in frames:
+        if kind != REQUEST:
+            raise ProtocolError(f"BATCH holds a {KIND_NAMES.get(kind, kind)} frame; only REQUEST frames belong there")
+        out.append((rid, m, b))
+    return out
 
 
 class FrameDecoder:
