@@ -51,6 +51,8 @@ class Spec:
     front_host: str = ""
     front_port: int = 0
     models: object = None  # models.ModelsSpec when the API has models (docs/PROTOCOL.md)
+    # server_side_batching: {"max_batch_size": int, "batch_interval": seconds or None (adaptive)}
+    batching: object = None
 
     @classmethod
     def from_json_obj(cls, obj) -> "Spec":
@@ -78,6 +80,16 @@ class Spec:
             spec.front_port = int(spec.front_port or 0)
         except (TypeError, ValueError):
             raise PredictorError("spec 'front_port' must be an integer") from None
+        if spec.batching is not None:
+            b = spec.batching
+            size = b.get("max_batch_size") if isinstance(b, dict) else None
+            interval = b.get("batch_interval") if isinstance(b, dict) else None
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1 or (
+                    interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float))
+                                              or interval < 0)):
+                raise PredictorError("spec 'batching' must be {\"max_batch_size\": int ≥ 1, "
+                                     "\"batch_interval\": seconds or null}")
+            spec.batching = {"max_batch_size": size, "batch_interval": None if interval is None else float(interval)}
         if spec.models is not None:
             from .models import ModelsSpec
             try:

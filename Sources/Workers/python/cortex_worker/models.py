@@ -627,6 +627,181 @@ class PythonClient:
         return f"<PythonClient models={self._registry.names()}>"
 
 
+# --------------------------------------------------------------------------- server_side_batching
+
+class _Call:
+    __slots__ = ("inputs", "rows", "key", "t", "state", "result", "error")
+
+    def __init__(self, inputs, rows, key):
+        self.inputs = inputs
+        self.rows = rows
+        self.key = key
+        self.t = time.monotonic()
+        self.state = 0  # 0 waiting, 1 leads the next batch, 2 done
+        self.result = None
+        self.error = None
+
+
+def batch_rows(inputs):
+    """(rows, key) when every input has the same leading dimension (the caller's rows), else None:
+    such a call runs alone. `key` tells calls whose inputs can be concatenated (names, dtypes, the
+    other dimensions)."""
+    rows = None
+    key = []
+    for name, arr in inputs.items():
+        shape = tuple(arr.shape)
+        if not shape:
+            return None
+        if rows is None:
+            rows = shape[0]
+        elif shape[0] != rows:
+            return None
+        key.append((name, str(arr.dtype), shape[1:]))
+    if not rows:
+        return None
+    return rows, tuple(key)
+
+
+class Batcher:
+    """Merges concurrent model calls of one model version into one call along the first (batch)
+    dimension (predictor.server_side_batching for the TensorFlow and ONNX predictors).
+
+    Each `call(inputs)` is one predictor thread's client.predict with its converted inputs
+    ({name: array with a leading rows dimension}). Calls queue; one of the waiting threads leads: it
+    takes up to `max_rows` rows of compatible calls from the head of the queue — at once in the
+    adaptive mode (`interval` None: whatever queued while the model was busy), or once the batch is
+    full or its oldest call has waited `interval` seconds — concatenates them, runs the model once,
+    and hands each caller its own slice of every output. A lone call in the adaptive mode runs on its
+    own thread right away: no hand-off, no added latency.
+    """
+
+    def __init__(self, run, max_rows: int, interval=None, concat=None, label: str = "the model"):
+        self.run = run  # inputs dict -> outputs (dict name -> array, or list of arrays/lists)
+        self.max_rows = max(1, int(max_rows))
+        self.interval = interval
+        self.concat = concat
+        self.label = label
+        self.cv = threading.Condition(threading.Lock())
+        self.queue = deque()
+        self.busy = False
+        self.batches = 0  # batches run (for logs and tests)
+
+    def call(self, inputs):
+        shape = batch_rows(inputs)
+        if shape is None or shape[0] > self.max_rows:
+            return self.run(inputs)
+        c = _Call(inputs, shape[0], shape[1])
+        cv = self.cv
+        with cv:
+            self.queue.append(c)
+            if self.busy:
+                cv.notify_all()  # a leader may be waiting for its batch to fill
+                while c.state == 0:
+                    cv.wait()
+            else:
+                self.busy = True
+                c.state = 1
+        while c.state == 1:
+            with cv:
+                batch = self._form_locked()
+            self._run(batch)
+            with cv:
+                for x in batch:
+                    x.state = 2
+                if c.state == 2 or c not in self.queue:
+                    if self.queue:
+                        self.queue[0].state = 1
+                    else:
+                        self.busy = False
+                    cv.notify_all()
+                    break
+                cv.notify_all()
+        if c.error is not None:
+            raise c.error
+        return c.result
+
+    def _form_locked(self):
+        q = self.queue
+        if self.interval:
+            deadline = q[0].t + self.interval
+            while True:
+                if sum(x.rows for x in q) >= self.max_rows:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.cv.wait(remaining)
+        first = q.popleft()
+        batch = [first]
+        rows = first.rows
+        skipped = []
+        while q and rows < self.max_rows:
+            x = q.popleft()
+            if x.key == first.key and rows + x.rows <= self.max_rows:
+                batch.append(x)
+                rows += x.rows
+            else:
+                skipped.append(x)
+        q.extendleft(reversed(skipped))
+        return batch
+
+    def _run(self, batch):
+        self.batches += 1
+        if len(batch) == 1:
+            c = batch[0]
+            try:
+                c.result = self.run(c.inputs)
+            except BaseException as e:
+                c.error = e
+            return
+        try:
+            joined = {name: self.concat([c.inputs[name] for c in batch]) for name in batch[0].inputs}
+            outputs = self.run(joined)
+            total = sum(c.rows for c in batch)
+            items = outputs.items() if isinstance(outputs, dict) else enumerate(outputs)
+            for _, out in items:
+                if len(out) != total:
+                    raise _Unsplittable()
+            offset = 0
+            for c in batch:
+                end = offset + c.rows
+                if isinstance(outputs, dict):
+                    c.result = {k: v[offset:end] for k, v in outputs.items()}
+                else:
+                    c.result = [v[offset:end] for v in outputs]
+                offset = end
+        except BaseException:
+            # an output without the batch dimension, or a failure that one call may have caused:
+            # each call runs alone, so it gets exactly what it would have got unbatched
+            for c in batch:
+                try:
+                    c.result = self.run(c.inputs)
+                except BaseException as e:
+                    c.error = e
+
+
+class _Unsplittable(Exception):
+    pass
+
+
+def _np_concat(arrays):
+    import numpy as np
+    return np.concatenate(arrays, axis=0)
+
+
+def _check_onnx_batch_dimension(signatures, path: str) -> None:
+    """server_side_batching needs a free first dimension on every input."""
+    for meta in signatures:
+        shape = meta.shape or []
+        if shape and isinstance(shape[0], int) and shape[0] > 0:
+            raise ValueError(
+                f"server_side_batching: input {meta.name!r} of {os.path.basename(path)} has its first (batch) "
+                f"dimension fixed at {shape[0]} (shape {shape}), so requests cannot be merged along it; "
+                f"export the model with a dynamic first dimension (torch.onnx.export(..., dynamic_axes="
+                f"{{{meta.name!r}: {{0: 'batch'}}}}), skl2onnx initial_types with [None, ...]) or remove "
+                f"predictor.server_side_batching")
+
+
 # --------------------------------------------------------------------------- onnx_client
 
 # https://github.com/microsoft/onnxruntime (type strings of NodeArg.type)
@@ -647,7 +822,7 @@ ONNX_TO_NP_TYPE = {
 }
 
 
-def load_onnx(path: str, name: str = "", version: str = ""):
+def load_onnx(path: str, name: str = "", version: str = "", batching=None):
     import onnxruntime as rt
     if os.path.isfile(path):
         model_file = path
@@ -664,7 +839,12 @@ def load_onnx(path: str, name: str = "", version: str = ""):
     input_signatures = {}
     for meta in signatures:
         input_signatures[meta.name] = {"shape": meta.shape, "type": ONNX_TO_NP_TYPE.get(meta.type, meta.type)}
-    return {"session": session, "signatures": signatures, "input_signatures": input_signatures}
+    model = {"session": session, "signatures": signatures, "input_signatures": input_signatures}
+    if batching is not None:
+        _check_onnx_batch_dimension(signatures, model_file)
+        model["_batcher"] = Batcher(lambda inputs: session.run([], inputs), batching["max_batch_size"],
+                                    batching["batch_interval"], _np_concat, model_file)
+    return model
 
 
 def _onnx_array(value, meta, model_label: str):
@@ -732,7 +912,11 @@ class ONNXClient:
     def predict(self, model_input, model_name=None, model_version="latest"):
         model = self._registry.get(model_name, model_version)
         label = "the model" if self._registry.mode == "single" else f"model {model_name!r}"
-        return model["session"].run([], onnx_inputs(model_input, model["signatures"], label))
+        inputs = onnx_inputs(model_input, model["signatures"], label)
+        batcher = model.get("_batcher")
+        if batcher is not None:
+            return batcher.call(inputs)
+        return model["session"].run([], inputs)
 
     def get_model(self, model_name=None, model_version="latest"):
         return self._registry.get(model_name, model_version)
@@ -747,6 +931,7 @@ class TFModel:
     """One loaded SavedModel version and its chosen signature."""
 
     def __init__(self, loaded, signature_key: str, fn, inputs: dict, outputs: dict) -> None:
+        self.batcher = None  # a Batcher with server_side_batching
         self.loaded = loaded  # keeps the variables alive
         self.signature_key = signature_key
         self.fn = fn
@@ -835,6 +1020,18 @@ def _tf_tensor(tf, value, spec, name: str, label: str):
     return t
 
 
+def _tf_run(model: TFModel, tensors) -> dict:
+    """One SavedModel call -> {output name: numpy array}."""
+    result = model.fn(**tensors)
+    if not isinstance(result, dict):
+        result = {"output_0": result}
+    return {k: v.numpy() if hasattr(v, "numpy") else v for k, v in result.items()}
+
+
+def _tf_concat(tensors):
+    return _import_tf().concat(tensors, axis=0)
+
+
 def _shortest_float32(values) -> list:
     return [float(str(v)) for v in values]
 
@@ -891,10 +1088,11 @@ class TensorFlowClient:
         tensors = {}
         for key, spec in model.inputs.items():
             tensors[key] = _tf_tensor(tf, model_input[key], spec, key, label)
-        result = model.fn(**tensors)
-        if not isinstance(result, dict):
-            result = {"output_0": result}
-        return {k: tf_output_values(v.numpy() if hasattr(v, "numpy") else v) for k, v in result.items()}
+        if model.batcher is not None:
+            result = model.batcher.call(tensors)
+        else:
+            result = _tf_run(model, tensors)
+        return {k: tf_output_values(v) for k, v in result.items()}
 
     def get_model(self, model_name=None, model_version="latest") -> TFModel:
         return self._registry.get(model_name, model_version)
@@ -941,13 +1139,21 @@ class ModelsSpec:
         return self.default_signature_key
 
 
-def make_registry(predictor_type: str, models: ModelsSpec, summarize=None) -> Registry:
+def make_registry(predictor_type: str, models: ModelsSpec, summarize=None, batching=None) -> Registry:
+    """`batching` ({"max_batch_size", "batch_interval"}): TensorFlow/ONNX versions get a Batcher."""
     reg = Registry(models.mode, models.cache_size, None, summarize, models.disk_cache_size)
     if predictor_type == "onnx":
-        reg.load_fn = load_onnx
+        def load_onnx_version(path, name, version):
+            return load_onnx(path, name, version, batching)
+        reg.load_fn = load_onnx_version
     elif predictor_type == "tensorflow":
         def load_tf(path, name, version):
-            return load_tensorflow(path, models.signature_key(name), reg.label(name, version))
+            label = reg.label(name, version)
+            model = load_tensorflow(path, models.signature_key(name), label)
+            if batching is not None:
+                model.batcher = Batcher(lambda tensors: _tf_run(model, tensors), batching["max_batch_size"],
+                                        batching["batch_interval"], _tf_concat, label)
+            return model
         reg.load_fn = load_tf
     else:
         reg.load_unavailable = "the predictor's constructor has not returned yet (load_model is not available)"

@@ -32,6 +32,7 @@ _REQUEST = P.REQUEST
 _RESPONSE = P.RESPONSE
 _START = P.START
 _CANCEL = P.CANCEL
+_BATCH = P.BATCH
 _SHUTDOWN = P.SHUTDOWN
 _MODELS = P.MODELS
 
@@ -236,6 +237,7 @@ class Worker:
         self.write_lock = threading.Lock()
         self.broken = False
         self.build, self.execute = self.make_runner()
+        self.batch_dumps = make_json_codec()[1]
 
     # ---------------------------------------------------------------- arguments
 
@@ -339,6 +341,10 @@ class Worker:
                 result = self.predict(**{k: kw[k] for k in self.predict_args})
         except Exception as e:
             return self._raised(rid, e, "predict"), None, None
+        return self._respond(rid, result, kw, dumps)
+
+    def _respond(self, rid, result, kw, dumps):
+        """Map one predict result to its RESPONSE; -> (frame pieces, result, (rid, after task) or None)."""
         try:
             t = type(result)
             if t is dict or t is list:
@@ -363,6 +369,69 @@ class Worker:
         if after is not None:
             after = (rid, after)
         return (frame, body), result, after
+
+    # ---------------------------------------------------------------- batches (server_side_batching)
+
+    def decode_batch(self, f):
+        """A BATCH frame -> (BATCH, 0, [(rid, meta, body)], None), decoded once on the reader thread."""
+        return (_BATCH, 0, P.decode_batch(f[2], f[3]), None)
+
+    def run_batch(self, members, build, dumps, send):
+        """Serve one batch: build each request's arguments (a request the runtime rejects is answered
+        alone and left out), send the STARTs, call predict once with lists, answer each request.
+        -> (response frame pieces, [(rid, after task)])."""
+        out = []
+        items = []
+        for rid, meta, body in members:
+            try:
+                items.append((rid, build(meta, body)))
+            except Reject as r:
+                out.append(_frame(_RESPONSE, rid, r.meta, r.body))
+            except Exception as e:
+                out += self._raised(rid, e, "reading the request")
+        if not items:
+            return out, []
+        out += [_HDR_PACK(13, _START, rid, 0) for rid, _ in items]
+        send(b"".join(out))
+        out = []
+        n = len(items)
+        args = {}
+        for k in self.predict_args:
+            args[k] = None if k == "batch_id" else [kw[k] for _, kw in items]
+        ids = ", ".join(f"{rid:016x}" for rid, _ in items)
+        try:
+            results = self.predict(**args)
+        except Exception as e:
+            http = sys.modules.get("starlette.exceptions")
+            if isinstance(e, ModelError) or (http is not None and isinstance(e, http.HTTPException)):
+                for rid, _ in items:  # a status the predictor chose: each request gets it
+                    out += self._raised(rid, e, "predict")
+                return out, []
+            summary = summarize(e, self.user)
+            self.log_exception(items[0][0], e, f"predict raised {summary} for the batch of {n} request(s) {ids}")
+            body = summary.encode("utf-8", "replace")
+            for rid, _ in items:
+                out.append(_HDR_PACK(13 + len(META_RAISED) + len(body), _RESPONSE, rid, len(META_RAISED))
+                           + META_RAISED + body)
+            return out, []
+        if type(results) is not list or len(results) != n:
+            what = (f"a list of {len(results)} item(s)" if type(results) is list
+                    else f"{type(results).__name__}, not a list")
+            msg = (f"with server_side_batching, predict must return a list with one response per payload: "
+                   f"it got a batch of {n} payload(s) and returned {what}")
+            _write_stderr("".join(f"{rid:016x} {msg}\n" for rid, _ in items[:1]) + f"  batch: {ids}\n")
+            body = _json_dumps({"error": msg}).encode()
+            meta = P.encode_response_meta(500, P.OUTCOME_HTTP_EXCEPTION, [(b"content-type", _JSON_CT)])
+            for rid, _ in items:
+                out.append(_HDR_PACK(13 + len(meta) + len(body), _RESPONSE, rid, len(meta)) + meta + body)
+            return out, []
+        after = []
+        for (rid, kw), result in zip(items, results):
+            pieces, _r, task = self._respond(rid, result, kw, dumps)
+            out += pieces
+            if task is not None:
+                after.append(task)
+        return out, after
 
     def map_other(self, result, dumps=_json_dumps):
         if isinstance(result, (bytes, bytearray, memoryview)):
@@ -544,10 +613,13 @@ class Worker:
                 if kind == _REQUEST:
                     if not eof:
                         frames.append(f)
+                elif kind == _BATCH:
+                    if not eof:
+                        frames.append(self.decode_batch(f))
                 elif kind == _CANCEL:
                     rid = f[1]
                     for g in frames:
-                        if g[1] == rid:
+                        if g[1] == rid or (g[0] == _BATCH and any(m[0] == rid for m in g[2])):
                             cancelled.add(rid)
                             break
                 elif kind == _SHUTDOWN:
@@ -583,6 +655,27 @@ class Worker:
                 continue
             f = popleft()
             rid = f[1]
+            if f[0] == _BATCH:
+                members = f[2]
+                if cancelled:
+                    kept = [m for m in members if m[0] not in cancelled]
+                    cancelled.difference_update(m[0] for m in members)
+                    members = kept
+                if out:
+                    send(join(out))
+                    out.clear()
+                pieces, tasks = self.run_batch(members, build, self.batch_dumps, send)
+                out += pieces
+                after += tasks
+                if after and len(after) >= MAX_DEFERRED:
+                    send(join(out))
+                    out.clear()
+                    for rid, task in after:
+                        self.run_after(rid, task)
+                    after.clear()
+                if self.broken:
+                    frames.clear()
+                continue
             if cancelled and rid in cancelled:
                 cancelled.discard(rid)
                 continue
@@ -643,6 +736,12 @@ class Worker:
                         if not eof:
                             pending[f[1]] = True
                             jobs.put(f)
+                    elif kind == _BATCH:
+                        if not eof:
+                            f = self.decode_batch(f)
+                            for m in f[2]:
+                                pending[m[0]] = True
+                            jobs.put(f)
                     elif kind == _CANCEL:
                         pending.pop(f[1], None)
                     elif kind == _SHUTDOWN:
@@ -659,11 +758,22 @@ class Worker:
     def _pool_thread(self, jobs, pending) -> None:
         get = jobs.get
         build, execute = self.make_runner()
+        dumps = make_json_codec()[1]
         send = self.send_locked
         while True:
             f = get()
             if f is None:
                 return
+            if f[0] == _BATCH:
+                members = [m for m in f[2] if pending.pop(m[0], None) is not None]
+                if self.broken or not members:
+                    continue
+                pieces, tasks = self.run_batch(members, build, dumps, send)
+                if pieces:
+                    send(b"".join(pieces))
+                for task in tasks:
+                    self.run_after(*task)
+                continue
             rid = f[1]
             if pending.pop(rid, None) is None:
                 continue  # cancelled before it started
@@ -797,6 +907,23 @@ def _wait_for_models(reader: Reader, registry, pending: list) -> None:
         frames.clear()
 
 
+def _check_onnx_models_at_start(registry) -> None:
+    """server_side_batching with ONNX: load each model's latest version now, so a model whose batch
+    dimension is fixed is refused at start (FAILED), not at its first request."""
+    from .models import ModelError
+    if registry.cache_size is not None:
+        return  # caching: versions load on demand
+    for name in registry.names():
+        versions = sorted(registry.table.get(name, {}), key=lambda v: int(v) if v.isdigit() else 0)
+        if not versions:
+            continue
+        try:
+            registry._ensure((name, versions[-1]), background=False)
+        except ModelError as e:
+            if "server_side_batching" in e.message:
+                raise PredictorError(e.message) from None
+
+
 def main(argv=None) -> int:
     _unbuffer_stdio()
     args = _parse_args(sys.argv[1:] if argv is None else argv)
@@ -837,9 +964,12 @@ def main(argv=None) -> int:
         pending = []
         if spec.models is not None:
             from .models import make_registry
-            registry = make_registry(spec.predictor_type, spec.models, lambda e: summarize(e, user))
+            batching = spec.batching if spec.predictor_type in ("tensorflow", "onnx") else None
+            registry = make_registry(spec.predictor_type, spec.models, lambda e: summarize(e, user), batching)
             reader = Reader(sock)
         loaded = load(spec, registry, None if registry is None else lambda: _wait_for_models(reader, registry, pending))
+        if registry is not None and spec.batching is not None and spec.predictor_type == "onnx":
+            _check_onnx_models_at_start(registry)
         worker = Worker(sock, spec, loaded, user, registry, reader, pending)
     except _Leave:
         _exit(0)
