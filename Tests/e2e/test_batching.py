@@ -20,7 +20,7 @@ import requests
 from cortex_e2e import child_pids
 
 
-def python_yaml(batching, threads=1, processes=1, extra=""):
+def python_yaml(batching, threads=1, processes=1, predictor_extra="", extra=""):
     return f"""
         - name: batch
           kind: RealtimeAPI
@@ -29,9 +29,10 @@ def python_yaml(batching, threads=1, processes=1, extra=""):
             path: predictor.py
             processes_per_replica: {processes}
             threads_per_process: {threads}
+            {predictor_extra}
             server_side_batching:
               {batching}
-        {extra}
+          {extra}
         """
 
 
@@ -50,6 +51,8 @@ PY_PREDICTOR = """
         def predict(self, payload, query_params):
             assert isinstance(payload, list) and isinstance(query_params, list)
             modes = {p.get("mode") for p in payload if isinstance(p, dict)}
+            if any(isinstance(p, dict) and p.get("trace") for p in payload):
+                print("batch ids", [p.get("id") for p in payload], flush=True)
             if "sleep" in modes:
                 time.sleep(max(p.get("seconds", 0) for p in payload if isinstance(p, dict)))
             if "raise" in modes:
@@ -187,6 +190,32 @@ def test_python_a_worker_killed_mid_batch_fails_exactly_that_batch(serve):
             assert f.result().status_code == 502, f.result().text
         r = later.result()
         assert r.status_code == 200 and r.json()["square"] == 100 and r.json()["batch"] == 1
+
+
+def test_python_timeouts_and_admission_count_each_request_of_a_batch(serve):
+    s = serve({"cortex.yaml": python_yaml(batching_block(2, "50ms"), predictor_extra="timeout: 1",
+                                          extra="autoscaling:\n            max_replica_concurrency: 4"),
+               "predictor.py": PY_PREDICTOR})
+    url = s.url + "/batch"
+    with ThreadPoolExecutor(5) as pool:
+        running = [pool.submit(requests.post, url, json={"id": i, "x": i, "mode": "sleep", "seconds": 2,
+                                                         "trace": True}, timeout=30) for i in (0, 1)]
+        time.sleep(0.4)
+        queued = [pool.submit(requests.post, url, json={"id": i, "x": i, "trace": True}, timeout=30) for i in (7, 8)]
+        time.sleep(0.2)
+        # admission counts requests, not batches: 2 running + 2 queued = max_replica_concurrency
+        refused = requests.post(url, json={"id": 9, "x": 9, "trace": True}, timeout=30)
+        assert refused.status_code == 503, refused.text
+        for f in running + queued:
+            r = f.result()
+            assert r.status_code == 504 and "predictor.timeout" in r.json()["error"], r.text
+    time.sleep(2.0)
+    assert s.post("/batch", json={"id": 3, "x": 3, "trace": True}).json()["square"] == 9
+    time.sleep(0.2)
+    seen = [line.split("batch ids ", 1)[1].split("]")[0] + "]" for line in s.logs().splitlines()
+            if "batch ids " in line]
+    # the expired queued requests never ran, nor did the refused one
+    assert seen == ["[0, 1]", "[3]"], seen
 
 
 def test_python_multithreaded_workers_hold_one_batch_per_thread(serve):
