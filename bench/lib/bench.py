@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Side-by-side load benchmark: `cortex serve` vs a Cortex v0.23-style uvicorn/FastAPI runtime.
 
-Two workloads (WORKLOAD="echo onnx" by default, or one of them): examples/echo's trivial predictor, and
-examples/onnx-iris's ONNXPredictor on a model built into a temp copy of the example.
+Workloads (WORKLOAD="echo onnx" by default): examples/echo's trivial predictor; examples/onnx-iris's
+ONNXPredictor on a model built into a temp copy of the example; and WORKLOAD=batching, which serves
+examples/iris-sklearn (scikit-learn LogisticRegression, PythonPredictor) and onnx-iris three ways each:
+`cortex` unbatched, `cortex-batched` with predictor.server_side_batching (batch_interval: adaptive),
+and the Cortex-style baseline (README, "Server-side batching").
 
 Driven by bench/run.sh (which installs wrk, builds the release binary and the baseline's virtualenv);
 standard library only. Settings come from the environment (see bench/README.md).
@@ -38,6 +41,13 @@ SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 TARGETS = os.environ.get("TARGETS", "cortex baseline baseline-lean").split()
 WORKLOADS = os.environ.get("WORKLOAD", "echo onnx").replace("all", "echo onnx").replace(",", " ").split()
+if "batching" in WORKLOADS:
+    WORKLOADS = [w for w in WORKLOADS if w != "batching"] + ["sklearn-batching", "onnx-batching"]
+    TARGETS = os.environ.get("TARGETS", "cortex cortex-batched baseline").split()
+# WORKLOAD=batching: the batched variant's settings
+BATCH_SIZE = int(os.environ.get("BATCH_SIZE", "32"))
+BATCH_INTERVAL = os.environ.get("BATCH_INTERVAL", "adaptive")
+ONNX_BATCH_THREADS = int(os.environ.get("ONNX_BATCH_THREADS", "16"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -45,12 +55,13 @@ class Workload:
     """One predictor served by every target: the project folder, cortex's route, the POST body and the
     answer it must get before loading."""
 
-    def __init__(self, name, project, api, body, expected, predictor_type="python"):
+    def __init__(self, name, project, api, body, expected, predictor_type="python", batched_project=None):
         self.name, self.project, self.api, self.body = name, project, api, body
         self.expected, self.predictor_type = expected, predictor_type
+        self.batched_project = batched_project  # the same project with server_side_batching (target cortex-batched)
 
     def check(self, answer):
-        if self.predictor_type == "python":  # echo: the JSON comes back
+        if self.name == "echo":  # the JSON comes back
             return json.loads(answer) == json.loads(self.expected)
         return answer.strip() == self.expected
 
@@ -73,6 +84,38 @@ def onnx_workload(tmp):
     log("  " + done.stdout.strip().replace("\n", "\n  "))
     body = b'{"sepal_length": 5.2, "sepal_width": 3.6, "petal_length": 1.4, "petal_width": 0.3}'
     return Workload("onnx", project, "iris-classifier", body, b"setosa", predictor_type="onnx")
+
+
+IRIS_BODY = b'{"sepal_length": 5.2, "sepal_width": 3.6, "petal_length": 1.4, "petal_width": 0.3}'
+
+
+def with_batching(project, threads=1):
+    """A copy of project whose cortex.yaml adds predictor.server_side_batching (and threads_per_process)."""
+    batched = project + "-batched"
+    shutil.copytree(project, batched, ignore=shutil.ignore_patterns(".cortex", "__pycache__"))
+    path = os.path.join(batched, "cortex.yaml")
+    text = open(path).read().rstrip("\n") + "\n"
+    text += f"    threads_per_process: {threads}\n" if threads > 1 else ""
+    text += (f"    server_side_batching:\n      max_batch_size: {BATCH_SIZE if threads == 1 else threads}\n"
+             f"      batch_interval: {BATCH_INTERVAL}\n")
+    open(path, "w").write(text)
+    return batched
+
+
+def sklearn_batching_workload(tmp):
+    """examples/iris-sklearn (its predict takes a payload or, batched, a list of them)."""
+    project = os.path.join(tmp, "iris-sklearn")
+    shutil.copytree(os.path.join(EXAMPLES, "iris-sklearn"), project, ignore=shutil.ignore_patterns("__pycache__"))
+    return Workload("sklearn-batching", project, "iris-sklearn", IRIS_BODY, b"setosa",
+                    batched_project=with_batching(project))
+
+
+def onnx_batching_workload(tmp):
+    """onnx-iris; batched: ONNX_BATCH_THREADS predictor threads whose onnx_client calls are merged."""
+    w = onnx_workload(tmp)
+    w.name = "onnx-batching"
+    w.batched_project = with_batching(w.project, threads=ONNX_BATCH_THREADS)
+    return w
 
 
 def log(message):
@@ -205,8 +248,9 @@ class Target:
 
 
 def make_target(name, port, workload):
-    if name == "cortex":
-        return Target("cortex", [CORTEX_BIN, "serve", workload.project, "--port", str(port), "--host", "127.0.0.1"],
+    if name in ("cortex", "cortex-batched"):
+        project = workload.batched_project if name == "cortex-batched" else workload.project
+        return Target(name, [CORTEX_BIN, "serve", project, "--port", str(port), "--host", "127.0.0.1"],
                       "/" + workload.api, workload.body, ready_path="/readyz")
     if name in ("baseline", "baseline-lean"):
         env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(workload.project, "predictor.py"),
@@ -456,10 +500,16 @@ def fmt_table(results):
             lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p99_ratio']:>10.3f} "
                          f"{ratio['cpu_per_request_ratio']:>14.3f}")
         lines.append(f"RSS difference (cortex - {base}): {ratios['rss_diff_mib']:+.1f} MiB")
-    if results.get("targets"):
+    if results.get("batching_ratios"):
+        lines.append("")
+        lines.append("cortex-batched / cortex (unbatched):")
+        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p50 ratio':>10} {'p99 ratio':>10}")
+        for c, ratio in results["batching_ratios"].items():
+            lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p50_ratio']:>10.3f} {ratio['p99_ratio']:>10.3f}")
+    if results.get("targets") or results.get("batching_targets"):
         lines.append("")
         lines.append("targets:")
-        for t in results["targets"]:
+        for t in results.get("batching_targets", []) + results.get("targets", []):
             lines.append(f"  [{'PASS' if t['pass'] else 'FAIL'}] {t['what']}: {t['value']}")
     return "\n".join(lines)
 
@@ -493,6 +543,21 @@ def measure_workload(workload, common, stamp, rawfile):
             cold["readyz_runs"] = [round(x, 3) for x in ready]
         results["servers"][name] = {"cold_start_s": cold, "load": load}
 
+    if "cortex" in results["servers"] and "cortex-batched" in results["servers"]:
+        bx, ux = results["servers"]["cortex-batched"], results["servers"]["cortex"]
+        by = {}
+        for c in map(str, CONCURRENCIES):
+            a, b = bx["load"]["runs"][c], ux["load"]["runs"][c]
+            by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p50_ratio": round(a["p50_ms"] / b["p50_ms"], 3),
+                     "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3)}
+        results["batching_ratios"] = by
+        top, low = str(max(CONCURRENCIES)), str(min(CONCURRENCIES))
+        results["batching_targets"] = [
+            {"what": f"batched throughput at c={top} >= 3x unbatched", "value": f"{by[top]['throughput_x']}x",
+             "pass": by[top]["throughput_x"] >= 3},
+            {"what": f"batched ({BATCH_INTERVAL}) p50 at c={low} within 10% of unbatched",
+             "value": f"{by[low]['p50_ratio']}", "pass": by[low]["p50_ratio"] <= 1.10},
+        ]
     if "cortex" in results["servers"]:
         cx = results["servers"]["cortex"]
         top = str(max(CONCURRENCIES))
@@ -525,7 +590,7 @@ def measure_workload(workload, common, stamp, rawfile):
     results["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     table = fmt_table(results)
     results["table"] = table.splitlines()
-    suffix = "" if workload.name == "echo" else f"-{workload.name}"
+    suffix = "" if workload.name == "echo" else f"-{workload.name}"  # latest-onnx-batching.json, ...
     paths = [os.path.join(RESULTS, f"latest{suffix}.json"), os.path.join(RESULTS, f"bench{suffix}-{stamp}.json")]
     for path in paths:
         with open(path, "w") as f:
@@ -537,9 +602,9 @@ def measure_workload(workload, common, stamp, rawfile):
 def main():
     os.sched_setaffinity(0, {int(CLIENT_CPU)})  # keep this driver (and its pollers) off the server's core
     os.makedirs(RESULTS, exist_ok=True)
-    unknown = [w for w in WORKLOADS if w not in ("echo", "onnx")]
+    unknown = [w for w in WORKLOADS if w not in ("echo", "onnx", "sklearn-batching", "onnx-batching")]
     if unknown or not WORKLOADS:
-        raise SystemExit(f"WORKLOAD must name echo and/or onnx (or all), not {unknown or WORKLOADS}")
+        raise SystemExit(f"WORKLOAD must name echo, onnx and/or batching (or all), not {unknown or WORKLOADS}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rawfile = os.path.join(RESULTS, f"wrk-{stamp}.txt")
     common = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": {
@@ -557,6 +622,11 @@ def main():
         for name in WORKLOADS:
             if name == "echo":
                 workload = echo_workload()
+            elif name == "sklearn-batching":
+                workload = sklearn_batching_workload(tmp)
+            elif name == "onnx-batching":
+                log(f"== onnx-batching: building the iris model into {tmp} (examples/onnx-iris/build_model.py)")
+                workload = onnx_batching_workload(tmp)
             else:
                 log(f"== onnx: building the iris model into {tmp} (examples/onnx-iris/build_model.py)")
                 workload = onnx_workload(tmp)

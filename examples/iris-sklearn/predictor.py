@@ -15,6 +15,11 @@ class PythonPredictor:
               f"{self.model.score(iris.data, iris.target):.3f}")
 
     def predict(self, payload):
+        if isinstance(payload, list):
+            # predictor.server_side_batching: a list of payloads, one model call for all of them,
+            # one answer per payload (README, "Server-side batching")
+            rows = [[float(p[name]) for name in FEATURES] for p in payload]
+            return [self.labels[int(i)] for i in self.model.predict(rows)]
         row = [float(payload[name]) for name in FEATURES]
         label_id = int(self.model.predict([row])[0])
         return self.labels[label_id]
