@@ -343,8 +343,13 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// Buffers to write to one worker's socket in one flush.
-    typealias Write = (connection: WorkerConnection, buffers: [ByteBuffer])
+    /// What to write to one worker's socket, in one flush.
+    enum Write {
+        /// A `REQUEST` frame: its head (header and metadata) and body.
+        case request(WorkerConnection, head: ByteBuffer, body: ByteBuffer)
+        /// A `BATCH` frame: its head, then each request's head and body.
+        case batch(WorkerConnection, [ByteBuffer])
+    }
 
     /// The frames that carry `assignments`: a `REQUEST` frame (head, body), or a `BATCH` head followed
     /// by each request's frame. Requests no longer pending (withdrawn meanwhile) are left out; a batch
@@ -354,7 +359,7 @@ public final class WorkerPool: Service, Sendable {
             guard let connection = state.connections[assignment.worker] else { return nil }
             guard assignment.isBatch else {
                 guard let pending = state.pending[assignment.request] else { return nil }
-                return (connection, [pending.head, pending.body])
+                return .request(connection, head: pending.head, body: pending.body)
             }
             var buffers: [ByteBuffer] = [ByteBuffer()]
             var count = 0
@@ -368,12 +373,17 @@ public final class WorkerPool: Service, Sendable {
             }
             guard count > 0 else { return nil }
             buffers[0] = FrameCodec.encodeBatchHead(count: count, bodyLength: length)
-            return (connection, buffers)
+            return .batch(connection, buffers)
         }
     }
 
     private func perform(_ writes: [Write]) {
-        for write in writes { write.connection.send(buffers: write.buffers) }
+        for write in writes {
+            switch write {
+            case .request(let connection, let head, let body): connection.send(head, body)
+            case .batch(let connection, let buffers): connection.send(buffers: buffers)
+            }
+        }
     }
 
     private func send(_ assignments: [DispatchStateMachine.Assignment]) {

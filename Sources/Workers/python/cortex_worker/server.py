@@ -376,11 +376,11 @@ class Worker:
         """A BATCH frame -> (BATCH, 0, [(rid, meta, body)], None), decoded once on the reader thread."""
         return (_BATCH, 0, P.decode_batch(f[2], f[3]), None)
 
-    def run_batch(self, members, build, dumps, send):
+    def run_batch(self, members, build, dumps, send, out=None):
         """Serve one batch: build each request's arguments (a request the runtime rejects is answered
-        alone and left out), send the STARTs, call predict once with lists, answer each request.
-        -> (response frame pieces, [(rid, after task)])."""
-        out = []
+        alone and left out), send the STARTs (after `out`, frames still to send, in the same send), call
+        predict once with lists, answer each request. -> (response frame pieces, [(rid, after task)])."""
+        out = out if out is not None else []
         items = []
         for rid, meta, body in members:
             try:
@@ -391,14 +391,14 @@ class Worker:
                 out += self._raised(rid, e, "reading the request")
         if not items:
             return out, []
-        out += [_HDR_PACK(13, _START, rid, 0) for rid, _ in items]
+        for rid, _ in items:
+            out.append(_HDR_PACK(13, _START, rid, 0))
         send(b"".join(out))
         out = []
         n = len(items)
         args = {}
         for k in self.predict_args:
             args[k] = None if k == "batch_id" else [kw[k] for _, kw in items]
-        ids = ", ".join(f"{rid:016x}" for rid, _ in items)
         try:
             results = self.predict(**args)
         except Exception as e:
@@ -408,6 +408,7 @@ class Worker:
                     out += self._raised(rid, e, "predict")
                 return out, []
             summary = summarize(e, self.user)
+            ids = ", ".join(f"{rid:016x}" for rid, _ in items)
             self.log_exception(items[0][0], e, f"predict raised {summary} for the batch of {n} request(s) {ids}")
             body = summary.encode("utf-8", "replace")
             for rid, _ in items:
@@ -417,6 +418,7 @@ class Worker:
         if type(results) is not list or len(results) != n:
             what = (f"a list of {len(results)} item(s)" if type(results) is list
                     else f"{type(results).__name__}, not a list")
+            ids = ", ".join(f"{rid:016x}" for rid, _ in items)
             msg = (f"with server_side_batching, predict must return a list with one response per payload: "
                    f"it got a batch of {n} payload(s) and returned {what}")
             _write_stderr("".join(f"{rid:016x} {msg}\n" for rid, _ in items[:1]) + f"  batch: {ids}\n")
@@ -661,10 +663,8 @@ class Worker:
                     kept = [m for m in members if m[0] not in cancelled]
                     cancelled.difference_update(m[0] for m in members)
                     members = kept
-                if out:
-                    send(join(out))
-                    out.clear()
-                pieces, tasks = self.run_batch(members, build, self.batch_dumps, send)
+                pieces, tasks = self.run_batch(members, build, self.batch_dumps, send, list(out))
+                out.clear()
                 out += pieces
                 after += tasks
                 if after and len(after) >= MAX_DEFERRED:
