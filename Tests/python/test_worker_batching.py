@@ -87,6 +87,33 @@ def test_a_bad_body_is_answered_alone_and_the_rest_of_its_batch_runs(front):
     assert json.loads(got[1][2])["batch"] == 2 and json.loads(got[3][2])["batch"] == 2
 
 
+POST_PREDICTOR = """
+class PythonPredictor:
+    def __init__(self, config):
+        self.log = config["log"]
+
+    def predict(self, payload):
+        return [p * 10 for p in payload]
+
+    def post_predict(self, response, payload):
+        with open(self.log, "a") as f:
+            f.write(f"{payload} {response}\\n")
+"""
+
+
+def test_post_predict_runs_once_per_request_with_its_own_payload_and_response(front, tmp_path):
+    log = tmp_path / "post.log"
+    f = front(POST_PREDICTOR, config={"log": str(log)},
+              spec={"batching": {"max_batch_size": 4, "batch_interval": None}})
+    f.conn.sendall(P.encode_batch([request(1, 1), request(2, 2), request(3, 3)]))
+    got = responses(f, [1, 2, 3])
+    assert {rid: json.loads(b) for rid, (_, _, b) in got.items()} == {1: 10, 2: 20, 3: 30}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(log.read_text().splitlines() if log.exists() else []) < 3:
+        time.sleep(0.05)
+    assert sorted(log.read_text().splitlines()) == ["1 10", "2 20", "3 30"]
+
+
 # --------------------------------------------------------------------------- the Batcher
 
 def double(inputs):

@@ -59,6 +59,7 @@ class Workload:
         self.name, self.project, self.api, self.body = name, project, api, body
         self.expected, self.predictor_type = expected, predictor_type
         self.batched_project = batched_project  # the same project with server_side_batching (target cortex-batched)
+        self.threads_project = None  # (onnx-batching) unbatched, with the batched variant's threads (cortex-threads)
 
     def check(self, answer):
         if self.name == "echo":  # the JSON comes back
@@ -89,15 +90,17 @@ def onnx_workload(tmp):
 IRIS_BODY = b'{"sepal_length": 5.2, "sepal_width": 3.6, "petal_length": 1.4, "petal_width": 0.3}'
 
 
-def with_batching(project, threads=1):
-    """A copy of project whose cortex.yaml adds predictor.server_side_batching (and threads_per_process)."""
-    batched = project + "-batched"
+def with_batching(project, threads=1, batching=True):
+    """A copy of project whose cortex.yaml adds predictor.server_side_batching (and threads_per_process);
+    batching=False: only the threads (the `cortex-threads` target)."""
+    batched = project + ("-batched" if batching else "-threads")
     shutil.copytree(project, batched, ignore=shutil.ignore_patterns(".cortex", "__pycache__"))
     path = os.path.join(batched, "cortex.yaml")
     text = open(path).read().rstrip("\n") + "\n"
     text += f"    threads_per_process: {threads}\n" if threads > 1 else ""
-    text += (f"    server_side_batching:\n      max_batch_size: {BATCH_SIZE if threads == 1 else threads}\n"
-             f"      batch_interval: {BATCH_INTERVAL}\n")
+    if batching:
+        text += (f"    server_side_batching:\n      max_batch_size: {BATCH_SIZE if threads == 1 else threads}\n"
+                 f"      batch_interval: {BATCH_INTERVAL}\n")
     open(path, "w").write(text)
     return batched
 
@@ -115,6 +118,8 @@ def onnx_batching_workload(tmp):
     w = onnx_workload(tmp)
     w.name = "onnx-batching"
     w.batched_project = with_batching(w.project, threads=ONNX_BATCH_THREADS)
+    # unbatched with the batched variant's threads: tells the batching's effect from the thread pool's
+    w.threads_project = with_batching(w.project, threads=ONNX_BATCH_THREADS, batching=False)
     return w
 
 
@@ -248,8 +253,11 @@ class Target:
 
 
 def make_target(name, port, workload):
-    if name in ("cortex", "cortex-batched"):
-        project = workload.batched_project if name == "cortex-batched" else workload.project
+    if name in ("cortex", "cortex-batched", "cortex-threads"):
+        project = {"cortex-batched": workload.batched_project,
+                   "cortex-threads": workload.threads_project}.get(name, workload.project)
+        if project is None:
+            raise SystemExit(f"target {name} is for WORKLOAD=batching only")
         return Target(name, [CORTEX_BIN, "serve", project, "--port", str(port), "--host", "127.0.0.1"],
                       "/" + workload.api, workload.body, ready_path="/readyz")
     if name in ("baseline", "baseline-lean"):
@@ -506,6 +514,12 @@ def fmt_table(results):
         lines.append(f"{'conc':>5} {'throughput ×':>13} {'p50 ratio':>10} {'p99 ratio':>10}")
         for c, ratio in results["batching_ratios"].items():
             lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p50_ratio']:>10.3f} {ratio['p99_ratio']:>10.3f}")
+    if results.get("batching_vs_threads_ratios"):
+        lines.append("")
+        lines.append("cortex-batched / cortex-threads (unbatched, same threads_per_process):")
+        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p50 ratio':>10} {'p99 ratio':>10}")
+        for c, ratio in results["batching_vs_threads_ratios"].items():
+            lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p50_ratio']:>10.3f} {ratio['p99_ratio']:>10.3f}")
     if results.get("targets") or results.get("batching_targets"):
         lines.append("")
         lines.append("targets:")
@@ -551,6 +565,13 @@ def measure_workload(workload, common, stamp, rawfile):
             by[c] = {"throughput_x": round(a["rps"] / b["rps"], 2), "p50_ratio": round(a["p50_ms"] / b["p50_ms"], 3),
                      "p99_ratio": round(a["p99_ms"] / b["p99_ms"], 3)}
         results["batching_ratios"] = by
+        if "cortex-threads" in results["servers"]:
+            tx = results["servers"]["cortex-threads"]
+            results["batching_vs_threads_ratios"] = {
+                c: {"throughput_x": round(bx["load"]["runs"][c]["rps"] / tx["load"]["runs"][c]["rps"], 2),
+                    "p50_ratio": round(bx["load"]["runs"][c]["p50_ms"] / tx["load"]["runs"][c]["p50_ms"], 3),
+                    "p99_ratio": round(bx["load"]["runs"][c]["p99_ms"] / tx["load"]["runs"][c]["p99_ms"], 3)}
+                for c in map(str, CONCURRENCIES)}
         top, low = str(max(CONCURRENCIES)), str(min(CONCURRENCIES))
         results["batching_targets"] = [
             {"what": f"batched throughput at c={top} >= 3x unbatched", "value": f"{by[top]['throughput_x']}x",

@@ -687,11 +687,28 @@ class Batcher:
         self.batches = 0  # batches run (for logs and tests)
 
     def call(self, inputs):
+        cv = self.cv
+        if self.interval is None:
+            # adaptive, and the model is free: run now on this thread, nothing to merge
+            with cv:
+                lone = not self.busy
+                if lone:
+                    self.busy = True
+            if lone:
+                try:
+                    self.batches += 1
+                    return self.run(inputs)
+                finally:
+                    with cv:
+                        if self.queue:  # calls that came meanwhile: the first leads their batch
+                            self.queue[0].state = 1
+                            cv.notify_all()
+                        else:
+                            self.busy = False
         shape = batch_rows(inputs)
         if shape is None or shape[0] > self.max_rows:
             return self.run(inputs)
         c = _Call(inputs, shape[0], shape[1])
-        cv = self.cv
         with cv:
             self.queue.append(c)
             if self.busy:
