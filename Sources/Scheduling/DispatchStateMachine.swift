@@ -10,7 +10,11 @@ public typealias RequestID = UInt64
 /// Every request is either waiting in the front's FIFO queue or assigned to one worker. A worker holds
 /// at most `capacity` requests (its threads plus a small prefetch window); the rest wait here and go to
 /// the least-loaded ready worker as slots free up, so a busy or dead worker never strands queued work.
-/// The caller performs the actions each transition returns.
+/// With a `BatchPolicy` (a Python predictor with `server_side_batching`), a slot holds a batch instead
+/// of a request: queued requests leave together when the policy says the batch is due, and a batch
+/// keeps its slot until each of its requests is answered or withdrawn; everything else (admission,
+/// `START`, withdrawal, worker loss) stays per request. The caller performs the actions each transition
+/// returns.
 public struct DispatchStateMachine: Sendable {
     /// Requests to write to a worker's socket: one `REQUEST` frame, or (with batching) one `BATCH`
     /// frame carrying every request of the batch, oldest first.
