@@ -372,26 +372,37 @@ TF_PREDICTOR = """
 """
 
 
-def test_tensorflow_concurrent_calls_are_merged_and_each_caller_gets_its_own_rows(serve, tmp_path):
-    model_dir = tmp_path / "saved"
+@pytest.fixture(scope="module")
+def tf_model_files(tmp_path_factory):
+    """The SavedModel's files, as {"model/1/<relative path>": bytes}, built once for this module."""
+    model_dir = tmp_path_factory.mktemp("tf") / "saved"
     subprocess.run([sys.executable, "-c", TF_BUILDER, str(model_dir)], check=True,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    files = {"cortex.yaml": f"""
+    files = {}
+    for root, _, names in os.walk(model_dir):
+        for name in names:
+            full = os.path.join(root, name)
+            files["model/1/" + os.path.relpath(full, model_dir)] = open(full, "rb").read()
+    return files
+
+
+def tf_yaml(batching, threads):
+    return f"""
         - name: rows
           kind: RealtimeAPI
           predictor:
             type: tensorflow
             path: predictor.py
             model_path: model/
-            threads_per_process: 8
+            threads_per_process: {threads}
             server_side_batching:
-              {batching_block(8, "adaptive")}
-        """, "predictor.py": TF_PREDICTOR}
-    for root, _, names in os.walk(model_dir):
-        for name in names:
-            full = os.path.join(root, name)
-            files["model/1/" + os.path.relpath(full, model_dir)] = open(full, "rb").read()
-    s = serve(files)
+              {batching}
+        """
+
+
+def test_tensorflow_concurrent_calls_are_merged_and_each_caller_gets_its_own_rows(serve, tf_model_files):
+    s = serve({"cortex.yaml": tf_yaml(batching_block(8, "adaptive"), 8), "predictor.py": TF_PREDICTOR,
+               **tf_model_files})
     payloads = [{"id": i, "x": [i, 0.5 * i, -i]} for i in range(1500)]
     results = concurrently(s.url + "/rows", payloads, 32)
     sizes = []
@@ -403,3 +414,15 @@ def test_tensorflow_concurrent_calls_are_merged_and_each_caller_gets_its_own_row
         assert len(body["n"]) == 1  # its own row only, as unbatched
         sizes.append(body["n"][0])
     assert max(sizes) <= 8 and max(sizes) > 1, sorted(set(sizes))
+
+
+def test_tensorflow_fixed_interval_fills_the_batch(serve, tf_model_files):
+    s = serve({"cortex.yaml": tf_yaml(batching_block(4, "400ms"), 4), "predictor.py": TF_PREDICTOR,
+               **tf_model_files})
+    t0 = time.perf_counter()
+    r = s.post("/rows", json={"id": 0, "x": [1, 2, 3]})
+    assert r.json()["n"] == [1] and time.perf_counter() - t0 >= 0.38
+    results = concurrently(s.url + "/rows", [{"id": i, "x": [i, i, i]} for i in range(4)], 4)
+    assert [r.json()["n"] for _, r in results] == [[4]] * 4
+    for p, r in results:
+        assert r.json()["y"] == pytest.approx([3.0 * p["id"] - 1] * 3)
