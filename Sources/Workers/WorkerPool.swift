@@ -311,7 +311,10 @@ public final class WorkerPool: Service, Sendable {
     public func cancel(_ id: RequestID, killAfter grace: Double? = nil) {
         let (pending, notify, next, running) = state.withLock {
             state -> (Pending?, WorkerConnection?, [DispatchStateMachine.Assignment], WorkerID?) in
-            switch state.machine.cancel(id, now: now()) {
+            let action = state.machine.cancel(id, now: now())
+            // The queue's head or a worker's room may have changed: the batch timer follows.
+            armBatchTimer(&state)
+            switch action {
             case .removedFromQueue:
                 return (state.pending.removeValue(forKey: id), nil, [], nil)
             case .cancelOnWorker(let worker, let next):
@@ -447,6 +450,7 @@ public final class WorkerPool: Service, Sendable {
             guard outcome != .ignored else { return (outcome, [], []) }
             let assignments = state.machine.workerReady(
                 worker, capacity: configuration.workerCapacity, now: now())
+            armBatchTimer(&state)
             var waiters: [CheckedContinuation<Void, any Error>] = []
             if outcome == .startupComplete, case .waiting(let list) = state.startup {
                 waiters = list
