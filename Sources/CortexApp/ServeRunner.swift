@@ -1,7 +1,6 @@
 import CortexConfig
 import CortexProject
 import Foundation
-import Hummingbird
 import Logging
 import ModelRepository
 import NIOCore
@@ -77,13 +76,12 @@ public enum ServeRunner {
         defer { try? FileManager.default.removeItem(atPath: runtimeDirectory) }
         let frontPort = PortPromise()
 
-        let mainApp = FrontApplication.make(
-            responder: FrontResponder(
+        let mainApp = FrontServer(
+            front: Front(
                 routes: RouteTable(endpoints: project.apis.map { ($0.name, $0.networking.endpoint) }),
                 registry: registry, requestIDs: requestIDs, logger: logger),
             host: options.host, port: options.port, limits: options.readLimits,
-            onServerRunning: { channel in frontPort.fulfil(channel.localAddress?.port ?? options.port) },
-            logger: logger)
+            onBound: { port in frontPort.fulfil(port) }, logger: logger)
         var services: [any Service] = [LogFlushService()]
         let pools = PoolsService(
             project: project, stagedRoot: stagedRoot, pythons: pythons, registry: registry, host: options.host,
@@ -94,8 +92,8 @@ public enum ServeRunner {
         for api in project.apis {
             guard let localPort = api.networking.localPort else { continue }
             services.append(
-                FrontApplication.make(
-                    responder: FrontResponder(
+                FrontServer(
+                    front: Front(
                         routes: RouteTable(dedicatedTo: api.name), registry: registry, requestIDs: requestIDs,
                         logger: logger),
                     host: options.host, port: localPort, limits: options.readLimits, logger: logger))

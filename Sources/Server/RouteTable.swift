@@ -66,6 +66,11 @@ public struct RouteTable: Sendable {
         return String(host.dropFirst(4))
     }
 
+    /// The path without its query, as error messages show it.
+    static func pathOnly(_ uri: String) -> String {
+        uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+    }
+
     /// Drops the query and a trailing slash (but keeps "/").
     static func normalise(_ path: String) -> String {
         var path = Substring(path)
