@@ -124,8 +124,11 @@ let package = Package(
         ),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "FormParsingTests", dependencies: ["FormParsing"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "Workers", .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
+        .testTarget(name: "CortexAppTests", dependencies: ["CortexApp"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]
