@@ -167,12 +167,51 @@ public final class Front: Sendable {
         }
     }
 
-    /// The request's headers as the worker receives them: lower-case names, in order.
-    static func headerFields(of headers: HTTPHeaders) -> [HeaderField] {
+    /// The request's headers as the worker receives them: lower-case names, in order, with the
+    /// request's id as `x-request-id` (replacing whatever the client sent).
+    static func headerFields(of headers: HTTPHeaders, requestID: String) -> [HeaderField] {
         var fields: [HeaderField] = []
-        fields.reserveCapacity(headers.count)
-        for (name, value) in headers { fields.append(HeaderField(name.lowercased(), value)) }
+        fields.reserveCapacity(headers.count + 1)
+        for (name, value) in headers {
+            let name = name.lowercased()
+            if name != "x-request-id" { fields.append(HeaderField(name, value)) }
+        }
+        fields.append(HeaderField("x-request-id", requestID))
         return fields
+    }
+
+    /// A request's id: the client's own `X-Request-ID` when it sent a usable one (1–128 printable
+    /// ASCII characters, kept verbatim), else the generated one.
+    static func requestID(clientSent headers: HTTPHeaders, generated: UInt64) -> String {
+        if let sent = headers.first(name: "x-request-id"), isUsableRequestID(sent) { return sent }
+        return RequestIDGenerator.format(generated)
+    }
+
+    static func isUsableRequestID(_ value: String) -> Bool {
+        let bytes = value.utf8
+        return (1...128).contains(bytes.count) && bytes.allSatisfy { (0x20...0x7E).contains($0) }
+    }
+
+    /// `Server-Timing` (W3C): `queue` from the body being read to the worker starting, `worker` from then
+    /// to its answer, `total` from the request's head to the response; durations in milliseconds.
+    static func serverTiming(
+        started: NIODeadline, dispatched: NIODeadline?, workerStarted: NIODeadline?, now: NIODeadline
+    )
+        -> String
+    {
+        var value = ""
+        if let dispatched, let workerStarted {
+            value =
+                "queue;dur=\(milliseconds(workerStarted - dispatched)), worker;dur=\(milliseconds(now - workerStarted)), "
+        }
+        return value + "total;dur=\(milliseconds(now - started))"
+    }
+
+    /// Milliseconds with three decimals (microsecond resolution).
+    static func milliseconds(_ amount: TimeAmount) -> String {
+        let micros = max(0, amount.nanoseconds / 1000)
+        let fraction = String(micros % 1000)
+        return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }
 
     static func query(of uri: String) -> String {

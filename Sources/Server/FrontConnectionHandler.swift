@@ -21,6 +21,8 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let id: UInt64
         let idString: String
         let started: NIODeadline
+        /// When its body was read and it went to the pool.
+        var dispatched: NIODeadline? = nil
     }
 
     private enum Phase {
@@ -95,7 +97,8 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         let id = front.requestIDs.next()
         let prediction = Prediction(
-            head: head, target: target, id: id, idString: RequestIDGenerator.format(id), started: .now())
+            head: head, target: target, id: id, idString: Front.requestID(clientSent: head.headers, generated: id),
+            started: .now())
         guard let pool = target.registered.pool else {
             phase = .answering(head, Front.notReadyYet(target.api), prediction)
             return
@@ -114,12 +117,13 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func dispatch(_ prediction: Prediction, to pool: WorkerPool, body: ByteBuffer) {
         guard let context else { return }
+        var prediction = prediction
         let head = prediction.head
         let payload: EncodedPayload
         do {
             payload = try PayloadEncoder.encode(
                 contentType: head.headers.first(name: "content-type"), body: body, query: Front.query(of: head.uri),
-                headers: Front.headerFields(of: head.headers))
+                headers: Front.headerFields(of: head.headers, requestID: prediction.idString))
         } catch {
             phase = .idle
             return finish(prediction, .error(.badRequest, "\(error)"))
@@ -132,6 +136,7 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         }
         // Before submitting: the pool may answer at once (rejections), from inside `submit`.
+        prediction.dispatched = .now()
         phase = .waiting(prediction, pool, deadline: deadline)
         let eventLoop = context.eventLoop
         pool.submit(id: id, meta: payload.meta, body: payload.body, client: client) { result in
@@ -148,7 +153,10 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         phase = .idle
         deadline?.cancel()
         client.unwatch()
-        finish(prediction, front.response(for: result, target: prediction.target, requestID: prediction.idString))
+        let startedAt = try? result.get().startedAt
+        finish(
+            prediction, front.response(for: result, target: prediction.target, requestID: prediction.idString),
+            workerStarted: startedAt)
     }
 
     /// `predictor.timeout` passed: answer 504 now. A request still queued is withdrawn (never sent);
@@ -164,16 +172,19 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     // MARK: Writing
 
-    /// Answers a prediction: adds its request id (and CORS headers to a success), logs it, writes it.
-    private func finish(_ prediction: Prediction, _ response: FrontResponse) {
+    /// Answers a prediction: adds its request id, its `Server-Timing` (and CORS headers to a success),
+    /// logs it, writes it.
+    private func finish(_ prediction: Prediction, _ response: FrontResponse, workerStarted: NIODeadline? = nil) {
         var response = response
+        let now = NIODeadline.now()
         response.headers.add(name: "x-request-id", value: prediction.idString)
+        response.headers.add(
+            name: "server-timing",
+            value: Front.serverTiming(
+                started: prediction.started, dispatched: prediction.dispatched, workerStarted: workerStarted, now: now))
         if (200..<400).contains(response.status.code) { Front.addCORSHeaders(&response.headers) }
-        let elapsed = NIODeadline.now() - prediction.started
-        let micros = elapsed.nanoseconds / 1000
-        let fraction = micros % 1000 / 10
         prediction.target.logger.info(
-            "request request_id=\(prediction.idString) status=\(response.status.code) latency_ms=\(micros / 1000).\(fraction < 10 ? "0" : "")\(fraction)"
+            "request request_id=\(prediction.idString) status=\(response.status.code) latency_ms=\(Front.milliseconds(now - prediction.started))"
         )
         write(response, for: prediction.head)
     }

@@ -14,6 +14,15 @@ import WorkerProtocol
 public struct WorkerResponse: Sendable {
     public var meta: ResponseMeta
     public var body: ByteBuffer
+    /// When the worker reported it began running the request (its `START` frame), if it did: what
+    /// separates queue time from worker time.
+    public var startedAt: NIODeadline?
+
+    public init(meta: ResponseMeta, body: ByteBuffer, startedAt: NIODeadline? = nil) {
+        self.meta = meta
+        self.body = body
+        self.startedAt = startedAt
+    }
 }
 
 /// How many of an API's workers can take requests.
@@ -54,6 +63,8 @@ public final class WorkerPool: Service, Sendable {
         /// The frame's header and metadata, then the body: written as two buffers in one `writev`.
         var head: ByteBuffer
         var body: ByteBuffer
+        /// When its worker began running it.
+        var startedAt: NIODeadline?
     }
 
     enum Startup {
@@ -168,6 +179,9 @@ public final class WorkerPool: Service, Sendable {
 
     /// Requests held (queued or on a worker).
     public var inFlight: Int { state.withLock { $0.machine.inFlight } }
+
+    /// Requests waiting in the front for a worker slot (part of `inFlight`).
+    public var queued: Int { state.withLock { $0.machine.queued } }
 
     /// Runs one worker slot: spawn, await the exit, respawn as the lifecycle decides.
     private func supervise(_ worker: WorkerID) async {
@@ -396,7 +410,11 @@ public final class WorkerPool: Service, Sendable {
     }
 
     func requestStarted(_ id: RequestID) {
-        state.withLock { $0.machine.started(id) }
+        let now = NIODeadline.now()
+        state.withLock { state in
+            state.machine.started(id)
+            state.pending[id]?.startedAt = now
+        }
     }
 
     func responseArrived(_ frame: Frame, from worker: WorkerID) {
@@ -408,7 +426,7 @@ public final class WorkerPool: Service, Sendable {
         guard let pending else { return }
         do {
             let meta = try ResponseMeta.decode(from: frame.meta)
-            pending.complete(.success(WorkerResponse(meta: meta, body: frame.body)))
+            pending.complete(.success(WorkerResponse(meta: meta, body: frame.body, startedAt: pending.startedAt)))
         } catch {
             pending.complete(.failure(error))
         }

@@ -124,4 +124,32 @@ import Workers
             for: .failure(CancellationError()), target: front.targets["iris"]!, requestID: "1")
         #expect(response.status.code == 499)
     }
+
+    @Test(arguments: [
+        ("abc", true), ("", false), (String(repeating: "x", count: 128), true),
+        (String(repeating: "x", count: 129), false), ("tab\there", false), ("café", false), ("a b", true),
+    ])
+    func clientRequestIDs(value: String, usable: Bool) {
+        #expect(Front.isUsableRequestID(value) == usable)
+        let id = Front.requestID(clientSent: ["X-Request-ID": value], generated: 0xab)
+        #expect(id == (usable ? value : "00000000000000ab"))
+    }
+
+    @Test func thePredictorSeesExactlyOneRequestID() {
+        let fields = Front.headerFields(
+            of: ["Host": "x", "X-Request-ID": "old", "x-request-id": "older"], requestID: "new")
+        #expect(fields.map(\.name) == ["host", "x-request-id"])
+        #expect(fields.last?.value == "new")
+    }
+
+    @Test func serverTimingInMilliseconds() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        let value = Front.serverTiming(
+            started: start, dispatched: start + .microseconds(250), workerStarted: start + .microseconds(1250),
+            now: start + .milliseconds(12))
+        #expect(value == "queue;dur=1.000, worker;dur=10.750, total;dur=12.000")
+        #expect(
+            Front.serverTiming(started: start, dispatched: nil, workerStarted: nil, now: start + .microseconds(7))
+                == "total;dur=0.007")
+    }
 }

@@ -95,6 +95,14 @@ class Server:
     def logs(self):
         return self.stdout() + self.stderr()
 
+    def wait_for_log(self, text, timeout=5):
+        """Waits until `text` is in the server's stderr (log lines are flushed every 20 ms)."""
+        deadline = time.time() + timeout
+        while text not in self.stderr():
+            if time.time() > deadline:
+                raise AssertionError(f"{text!r} not in the log after {timeout}s:\n{self.stderr()[-3000:]}")
+            time.sleep(0.05)
+
     def wait_exit(self, timeout=60):
         try:
             return self.proc.wait(timeout=timeout)
