@@ -50,7 +50,8 @@ let package = Package(
         .target(
             name: "Workers",
             dependencies: [
-                "WorkerProtocol", "Scheduling", "ChildProcesses",
+                "WorkerProtocol", "Scheduling", "ChildProcesses", "CortexMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,11 +80,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // The swift-metrics backend: a swift-prometheus registry with every metric's help text.
+        .target(
+            name: "CortexMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // The HTTP front.
         .target(
             name: "Server",
             dependencies: [
-                "Workers", "WorkerProtocol", "FormParsing",
+                "Workers", "WorkerProtocol", "FormParsing", "CortexMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -98,7 +108,8 @@ let package = Package(
             name: "CortexApp",
             dependencies: [
                 "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
-                "WorkerProtocol",
+                "WorkerProtocol", "CortexMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +139,10 @@ let package = Package(
         .testTarget(name: "FormParsingTests", dependencies: ["FormParsing"]),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "Workers", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: [
+                "Server", "Workers", "CortexMetrics", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
         .testTarget(name: "CortexAppTests", dependencies: ["CortexApp"]),
         .testTarget(name: "EndToEndTests", dependencies: []),

@@ -1,4 +1,5 @@
 import CortexConfig
+import CortexMetrics
 import CortexProject
 import Foundation
 import Logging
@@ -45,6 +46,8 @@ public struct ServeOptions: Sendable {
 public enum ServeRunner {
     public static func run(_ options: ServeOptions, logger: Logger) async throws {
         let project = try PreparedProject.load(path: options.path)
+        let exporter = PrometheusExporter()
+        exporter.bootstrap()
         for warning in project.warnings { logger.warning("\(warning)") }
         let stagedRoot = try project.stage()
         defer { try? FileManager.default.removeItem(atPath: stagedRoot) }
@@ -79,7 +82,7 @@ public enum ServeRunner {
         let mainApp = FrontServer(
             front: Front(
                 routes: RouteTable(endpoints: project.apis.map { ($0.name, $0.networking.endpoint) }),
-                registry: registry, requestIDs: requestIDs, logger: logger),
+                registry: registry, requestIDs: requestIDs, logger: logger, metricsExposition: exporter.exposition),
             host: options.host, port: options.port, limits: options.readLimits,
             onBound: { port in frontPort.fulfil(port) }, logger: logger)
         var services: [any Service] = [LogFlushService()]
@@ -88,6 +91,7 @@ public enum ServeRunner {
             frontPort: frontPort, runtimeDirectory: runtimeDirectory, grace: options.grace,
             noWorkerTimeout: options.noWorkerTimeout, cacheDirectory: manager.cacheRoot, logger: logger)
         services.append(pools)
+        services.append(MetricsSampler(registry: registry))
         services.append(mainApp)
         for api in project.apis {
             guard let localPort = api.networking.localPort else { continue }
@@ -95,7 +99,7 @@ public enum ServeRunner {
                 FrontServer(
                     front: Front(
                         routes: RouteTable(dedicatedTo: api.name), registry: registry, requestIDs: requestIDs,
-                        logger: logger),
+                        logger: logger, metricsExposition: exporter.exposition),
                     host: options.host, port: localPort, limits: options.readLimits, logger: logger))
         }
         services.append(DrainService(registry: registry, drainDelay: options.drainDelay, logger: logger))

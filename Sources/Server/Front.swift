@@ -1,3 +1,4 @@
+import CortexMetrics
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -14,6 +15,7 @@ public final class Front: Sendable {
     struct Target: Sendable {
         let registered: RegisteredAPI
         let logger: Logger
+        let metrics: APIMetrics
         var api: ServedAPI { registered.api }
     }
 
@@ -22,10 +24,16 @@ public final class Front: Sendable {
     let requestIDs: RequestIDGenerator
     let logger: Logger
     let targets: [String: Target]
+    /// The Prometheus exposition `GET /metrics` answers (nil: 404).
+    let metricsExposition: (@Sendable () -> [UInt8])?
     /// How long past `predictor.timeout` a worker may keep running a request before it is killed.
     static let stuckWorkerGrace = 5.0
 
-    public init(routes: RouteTable, registry: APIRegistry, requestIDs: RequestIDGenerator, logger: Logger) {
+    public init(
+        routes: RouteTable, registry: APIRegistry, requestIDs: RequestIDGenerator, logger: Logger,
+        metricsExposition: (@Sendable () -> [UInt8])? = nil
+    ) {
+        self.metricsExposition = metricsExposition
         self.routes = routes
         self.registry = registry
         self.requestIDs = requestIDs
@@ -33,7 +41,7 @@ public final class Front: Sendable {
         self.targets = registry.apis.mapValues { registered in
             var tagged = logger
             tagged[metadataKey: "api"] = .string(registered.api.name)
-            return Target(registered: registered, logger: tagged)
+            return Target(registered: registered, logger: tagged, metrics: APIMetrics(api: registered.api.name))
         }
     }
 
@@ -48,6 +56,11 @@ public final class Front: Sendable {
             return .json(.ok, #"{"status": "ok"}"#)
         case .readiness:
             return readiness()
+        case .metrics:
+            guard let metricsExposition else { return .error(.notFound, "no metrics are recorded by this process") }
+            return FrontResponse(
+                status: .ok, headers: ["content-type": PrometheusExporter.contentType],
+                body: ByteBuffer(bytes: metricsExposition()))
         case .methodNotAllowed(let allow):
             var response = FrontResponse.error(.methodNotAllowed, "method \(method.rawValue) is not allowed on \(uri)")
             response.headers.add(name: "allow", value: allow.joined(separator: ", "))
@@ -193,18 +206,14 @@ public final class Front: Sendable {
     }
 
     /// `Server-Timing` (W3C): `queue` from the body being read to the worker starting, `worker` from then
-    /// to its answer, `total` from the request's head to the response; durations in milliseconds.
-    static func serverTiming(
-        started: NIODeadline, dispatched: NIODeadline?, workerStarted: NIODeadline?, now: NIODeadline
-    )
-        -> String
-    {
+    /// to its answer (both when a worker ran it), `total` from the request's head to the response;
+    /// durations in milliseconds.
+    static func serverTiming(total: TimeAmount, queue: TimeAmount?, worker: TimeAmount?) -> String {
         var value = ""
-        if let dispatched, let workerStarted {
-            value =
-                "queue;dur=\(milliseconds(workerStarted - dispatched)), worker;dur=\(milliseconds(now - workerStarted)), "
+        if let queue, let worker {
+            value = "queue;dur=\(milliseconds(queue)), worker;dur=\(milliseconds(worker)), "
         }
-        return value + "total;dur=\(milliseconds(now - started))"
+        return value + "total;dur=\(milliseconds(total))"
     }
 
     /// Milliseconds with three decimals (microsecond resolution).

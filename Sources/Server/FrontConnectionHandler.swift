@@ -178,10 +178,13 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         var response = response
         let now = NIODeadline.now()
         response.headers.add(name: "x-request-id", value: prediction.idString)
+        let queue = workerStarted.flatMap { started in prediction.dispatched.map { started - $0 } }
+        let worker = workerStarted.map { now - $0 }
         response.headers.add(
             name: "server-timing",
-            value: Front.serverTiming(
-                started: prediction.started, dispatched: prediction.dispatched, workerStarted: workerStarted, now: now))
+            value: Front.serverTiming(total: now - prediction.started, queue: queue, worker: worker))
+        prediction.target.metrics.record(
+            status: Int(response.status.code), total: now - prediction.started, queue: queue, worker: worker)
         if (200..<400).contains(response.status.code) { Front.addCORSHeaders(&response.headers) }
         prediction.target.logger.info(
             "request request_id=\(prediction.idString) status=\(response.status.code) latency_ms=\(Front.milliseconds(now - prediction.started))"

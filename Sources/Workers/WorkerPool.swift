@@ -1,6 +1,8 @@
 import ChildProcesses
+import CortexMetrics
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Scheduling
@@ -54,6 +56,8 @@ public final class WorkerPool: Service, Sendable {
     private let started = ContinuousClock.now
     /// Opened when draining begins: wakes supervisors waiting out a back-off.
     private let drainBegan = Latch()
+    /// Workers respawned after exiting.
+    private let restarts: Counter
 
     /// Called once with a request's outcome: the worker's response, or why there is none.
     public typealias Completion = @Sendable (Result<WorkerResponse, any Error>) -> Void
@@ -93,6 +97,7 @@ public final class WorkerPool: Service, Sendable {
         var logger = logger
         logger[metadataKey: "api"] = .string(configuration.apiName)
         self.logger = logger
+        self.restarts = Counter(label: MetricNames.workerRestarts, dimensions: [("api", configuration.apiName)])
         self.state = Mutex(
             State(
                 machine: DispatchStateMachine(admissionLimit: configuration.admissionLimit),
@@ -205,6 +210,7 @@ public final class WorkerPool: Service, Sendable {
                         details: startupFailure))
                 return
             case .respawn(let delay):
+                restarts.increment()
                 if delay == 0 {
                     logger.error("worker \(worker) \(description); respawning it")
                 } else {
