@@ -61,7 +61,7 @@ public enum ServeRunner {
                 let environment = try await manager.environment(
                     runtimeRequirements: WorkerRuntime.requirements(
                         for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
-                    projectRequirements: project.requirements, workingDirectory: project.root,
+                    projectRequirements: project.requirements, setup: project.setup, workingDirectory: project.root,
                     label: "api \(api.name)")
                 pythons[api.name] = environment.python
             }
