@@ -26,11 +26,15 @@ public struct ServeOptions: Sendable {
     public var drainDelay: Double
     /// Seconds a request may wait while no worker of its API is alive before it gets 503.
     public var noWorkerTimeout: Double
+    /// An existing Python environment (virtualenv or interpreter) to serve with, as it is.
+    public var pythonEnvironment: String?
 
     public init(
         path: String?, host: String, port: Int, grace: Double,
-        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1, noWorkerTimeout: Double = 10
+        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1, noWorkerTimeout: Double = 10,
+        pythonEnvironment: String? = nil
     ) {
+        self.pythonEnvironment = pythonEnvironment
         self.noWorkerTimeout = noWorkerTimeout
         self.drainDelay = drainDelay
         self.path = path
@@ -57,6 +61,19 @@ public enum ServeRunner {
         // handling) starts: SIGINT/SIGTERM now cancel it, which stops the installer and its builds.
         let pythons = try await cancellingOnSignals(logger: logger) { () async throws -> [String: String] in
             var pythons: [String: String] = [:]
+            if let existing = options.pythonEnvironment {
+                if !project.requirements.isEmpty || project.setup != ProjectSetup() {
+                    logger.warning(
+                        "--python-env: the project's requirements.txt, dependencies.sh and conda-packages.txt are not installed; \(existing) is used as it is"
+                    )
+                }
+                for api in project.apis {
+                    let runtime = WorkerRuntime.requirements(
+                        for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api))
+                    pythons[api.name] = try await ExistingEnvironment.use(existing, runtimeRequirements: runtime).python
+                }
+                return pythons
+            }
             for api in project.apis {
                 let environment = try await manager.environment(
                     runtimeRequirements: WorkerRuntime.requirements(

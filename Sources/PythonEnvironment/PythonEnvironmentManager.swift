@@ -4,10 +4,22 @@ import Foundation
 import Logging
 import NIOPosix
 
-/// A ready virtualenv: its interpreter and where it lives.
+/// A ready Python environment: its interpreter and, for a virtualenv, where it lives.
 public struct PythonEnvironment: Sendable, Equatable {
     public var directory: String
-    public var python: String { directory + "/bin/python" }
+    public var python: String
+
+    /// A virtualenv: its interpreter is `bin/python` inside it.
+    public init(directory: String) {
+        self.directory = directory
+        self.python = directory + "/bin/python"
+    }
+
+    /// An interpreter used as it is (`--python-env` given a Python executable).
+    public init(python: String) {
+        self.directory = (python as NSString).deletingLastPathComponent
+        self.python = python
+    }
 }
 
 /// Why an environment could not be built; carries the installer's own error output.

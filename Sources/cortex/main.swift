@@ -58,6 +58,13 @@ struct Serve: AsyncParsableCommand {
     )
     var noWorkerTimeout: Double = 10
 
+    @Option(
+        name: .customLong("python-env"),
+        help:
+            "Serve with this existing Python environment (a virtualenv directory or a Python executable) as it is: nothing is installed; the runtime's own modules are checked."
+    )
+    var pythonEnv: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["CORTEX_LOG_LEVEL"] ?? "info"
 
@@ -70,7 +77,7 @@ struct Serve: AsyncParsableCommand {
                 path: path, host: host, port: port, grace: grace,
                 readLimits: .init(
                     headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout),
-                drainDelay: drainDelay, noWorkerTimeout: noWorkerTimeout
+                drainDelay: drainDelay, noWorkerTimeout: noWorkerTimeout, pythonEnvironment: pythonEnv
             )
             try await ServeRunner.run(options, logger: logger)
         } catch {

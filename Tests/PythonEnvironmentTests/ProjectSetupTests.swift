@@ -29,3 +29,14 @@ import Testing
         #expect(Set([plain, scripted, changed, conda]).count == 4)
     }
 }
+
+@Suite struct ExistingEnvironmentTests {
+    @Test func pinnedRequirementsBecomeModules() {
+        let modules = ExistingEnvironment.modules(
+            pinnedIn:
+                "# runtime\nstarlette==1.10.0\nrequests\ntensorflow-cpu==2.21.0\nnumpy==2.4.6\nnumpy==2.4.6\nonnxruntime-gpu==1.2\n"
+        )
+        #expect(modules.map(\.module) == ["starlette", "tensorflow", "numpy", "onnxruntime"])
+        #expect(modules.first?.requirement == "starlette==1.10.0")
+    }
+}
