@@ -88,6 +88,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // cortex.yaml APIs → Kubernetes objects (pure), rendered as YAML.
+        .target(
+            name: "KubernetesManifests",
+            dependencies: ["CortexConfig", .product(name: "Yams", package: "Yams")]
+        ),
         // The HTTP front.
         .target(
             name: "Server",
@@ -108,7 +113,7 @@ let package = Package(
             name: "CortexApp",
             dependencies: [
                 "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
-                "WorkerProtocol", "CortexMetrics",
+                "WorkerProtocol", "CortexMetrics", "KubernetesManifests",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -120,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "cortex",
             dependencies: [
-                "CortexApp", "Server",
+                "CortexApp", "Server", "KubernetesManifests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,6 +150,7 @@ let package = Package(
             ]),
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
         .testTarget(name: "CortexAppTests", dependencies: ["CortexApp"]),
+        .testTarget(name: "KubernetesManifestsTests", dependencies: ["KubernetesManifests", "CortexConfig"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

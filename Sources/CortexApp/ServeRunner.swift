@@ -28,6 +28,8 @@ public struct ServeOptions: Sendable {
     public var noWorkerTimeout: Double
     /// An existing Python environment (virtualenv or interpreter) to serve with, as it is.
     public var pythonEnvironment: String?
+    /// Serve only these APIs of the file (all when empty): a pod on Kubernetes runs one.
+    public var onlyAPIs: [String] = []
 
     public init(
         path: String?, host: String, port: Int, grace: Double,
@@ -49,7 +51,7 @@ public struct ServeOptions: Sendable {
 /// the workers of every API until SIGINT/SIGTERM, stopping gracefully.
 public enum ServeRunner {
     public static func run(_ options: ServeOptions, logger: Logger) async throws {
-        let project = try PreparedProject.load(path: options.path)
+        let project = try selected(PreparedProject.load(path: options.path), options.onlyAPIs)
         let exporter = PrometheusExporter()
         exporter.bootstrap()
         for warning in project.warnings { logger.warning("\(warning)") }
@@ -133,6 +135,21 @@ public enum ServeRunner {
                 "cannot listen on \(options.host): a port is already in use (ports \(ports.joined(separator: ", ")); \(error))"
             ])
         }
+    }
+
+    /// The project with only the named APIs (all when `names` is empty); an unknown name is an error
+    /// listing the file's APIs.
+    static func selected(_ project: PreparedProject, _ names: [String]) throws -> PreparedProject {
+        guard !names.isEmpty else { return project }
+        let unknown = names.filter { name in !project.apis.contains { $0.name == name } }
+        guard unknown.isEmpty else {
+            throw PreparedProject.Problems(lines: [
+                "\(project.configFile): no api named \(unknown.joined(separator: ", ")) (its APIs: \(project.apis.map(\.name).joined(separator: ", ")))"
+            ])
+        }
+        var project = project
+        project.apis = project.apis.filter { names.contains($0.name) }
+        return project
     }
 
     /// Runs `body` until it finishes, or until SIGINT or SIGTERM arrives: then `body`'s task is
