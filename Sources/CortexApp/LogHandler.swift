@@ -77,29 +77,24 @@ enum Timestamp {
     static func format(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int)
         -> String
     {
-        String(unsafeUninitializedCapacity: 24) { buffer in
-            func put(_ value: Int, digits: Int, at offset: Int) {
+        // (value, digits, the character after it)
+        let fields: [(Int, Int, UInt8)] = [
+            (year, 4, UInt8(ascii: "-")), (month, 2, UInt8(ascii: "-")), (day, 2, UInt8(ascii: "T")),
+            (hour, 2, UInt8(ascii: ":")), (minute, 2, UInt8(ascii: ":")), (second, 2, UInt8(ascii: ".")),
+            (millisecond, 3, UInt8(ascii: "Z")),
+        ]
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var offset = 0
+            for (value, digits, separator) in fields {
                 var value = value
                 for position in stride(from: offset + digits - 1, through: offset, by: -1) {
                     buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
                     value /= 10
                 }
+                buffer[offset + digits] = separator
+                offset += digits + 1
             }
-            put(year, digits: 4, at: 0)
-            buffer[4] = UInt8(ascii: "-")
-            put(month, digits: 2, at: 5)
-            buffer[7] = UInt8(ascii: "-")
-            put(day, digits: 2, at: 8)
-            buffer[10] = UInt8(ascii: "T")
-            put(hour, digits: 2, at: 11)
-            buffer[13] = UInt8(ascii: ":")
-            put(minute, digits: 2, at: 14)
-            buffer[16] = UInt8(ascii: ":")
-            put(second, digits: 2, at: 17)
-            buffer[19] = UInt8(ascii: ".")
-            put(millisecond, digits: 3, at: 20)
-            buffer[23] = UInt8(ascii: "Z")
-            return 24
+            return offset
         }
     }
 }
