@@ -113,7 +113,7 @@ let package = Package(
             name: "CortexApp",
             dependencies: [
                 "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
-                "WorkerProtocol", "CortexMetrics", "KubernetesManifests",
+                "WorkerProtocol", "CortexMetrics", "KubernetesManifests", "Scheduling",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -6,6 +6,7 @@ import Logging
 import ModelRepository
 import NIOCore
 import PythonEnvironment
+import Scheduling
 import Server
 import ServiceLifecycle
 import Synchronization
@@ -87,6 +88,12 @@ public enum ServeRunner {
             return pythons
         }
 
+        let gpus = GPUAssignment.plan(
+            requests: project.apis.map { ($0.name, $0.compute.gpu) },
+            available: GPUAssignment.visibleDevices(
+                cudaVisibleDevices: ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"],
+                driverCount: nvidiaDriverDeviceCount()))
+        for warning in gpus.warnings { logger.warning("\(warning)") }
         let registry = APIRegistry(
             apis: project.apis.map {
                 ServedAPI(
@@ -108,7 +115,8 @@ public enum ServeRunner {
         let pools = PoolsService(
             project: project, stagedRoot: stagedRoot, pythons: pythons, registry: registry, host: options.host,
             frontPort: frontPort, runtimeDirectory: runtimeDirectory, grace: options.grace,
-            noWorkerTimeout: options.noWorkerTimeout, cacheDirectory: manager.cacheRoot, logger: logger)
+            noWorkerTimeout: options.noWorkerTimeout, cacheDirectory: manager.cacheRoot, gpuDevices: gpus.devices,
+            logger: logger)
         services.append(pools)
         services.append(MetricsSampler(registry: registry))
         services.append(mainApp)
@@ -181,6 +189,11 @@ public enum ServeRunner {
         var description: String { "interrupted by \(signal) while preparing to serve" }
     }
 
+    /// GPUs the NVIDIA driver reports (one folder each under /proc/driver/nvidia/gpus); 0 without one.
+    static func nvidiaDriverDeviceCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/driver/nvidia/gpus"))?.count ?? 0
+    }
+
     static func makeRuntimeDirectory() throws -> String {
         var template = Array((NSTemporaryDirectory() + "cortex-XXXXXX").utf8CString)
         guard let pointer = mkdtemp(&template) else {
@@ -225,6 +238,8 @@ struct PoolsService: Service {
     let grace: Double
     let noWorkerTimeout: Double
     let cacheDirectory: String
+    /// `CUDA_VISIBLE_DEVICES` of each API that asked for GPUs (`GPUAssignment`).
+    let gpuDevices: [String: [String]]
     let logger: Logger
 
     func run() async throws {
@@ -236,7 +251,8 @@ struct PoolsService: Service {
                 configuration: WorkerPoolConfiguration(
                     apiName: api.name, pythonExecutable: pythons[api.name]!, projectDirectory: stagedRoot,
                     environment: WorkerSpec.environment(
-                        api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory),
+                        api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory,
+                        gpuDevices: gpuDevices[api.name]),
                     workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: host, frontPort: port),
                     processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
                     admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,

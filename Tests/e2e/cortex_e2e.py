@@ -51,7 +51,8 @@ def write_project(directory, files):
 class Server:
     """One `cortex serve` process with its output captured to files."""
 
-    def __init__(self, project, args=(), port=None):
+    def __init__(self, project, args=(), port=None, env=None):
+        self.env = env
         self.project = pathlib.Path(project)
         self.port = port or free_port()
         self.args = list(args)
@@ -68,7 +69,7 @@ class Server:
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(
             [BIN, "serve", str(self.project), "--port", str(self.port), *self.args],
-            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
+            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, env=self.env)
         if wait:
             self.wait_ready()
         return self
