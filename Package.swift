@@ -8,7 +8,6 @@ let package = Package(
         .executable(name: "cortex", targets: ["cortex"])
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // cortex.yaml → validated API specs (pure).
@@ -49,7 +50,8 @@ let package = Package(
         .target(
             name: "Workers",
             dependencies: [
-                "WorkerProtocol", "Scheduling", "ChildProcesses",
+                "WorkerProtocol", "Scheduling", "ChildProcesses", "CortexMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,15 +80,29 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // The swift-metrics backend: a swift-prometheus registry with every metric's help text.
+        .target(
+            name: "CortexMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // cortex.yaml APIs → Kubernetes objects (pure), rendered as YAML.
+        .target(
+            name: "KubernetesManifests",
+            dependencies: ["CortexConfig", .product(name: "Yams", package: "Yams")]
+        ),
         // The HTTP front.
         .target(
             name: "Server",
             dependencies: [
-                "Workers", "WorkerProtocol", "FormParsing",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "Workers", "WorkerProtocol", "FormParsing", "CortexMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,9 +112,9 @@ let package = Package(
         .target(
             name: "CortexApp",
             dependencies: [
-                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers", "Scheduling",
-                "WorkerProtocol",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
+                "WorkerProtocol", "CortexMetrics", "KubernetesManifests", "Scheduling",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "cortex",
             dependencies: [
-                "CortexApp", "Server",
+                "CortexApp", "Server", "KubernetesManifests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,8 +142,15 @@ let package = Package(
         ),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "FormParsingTests", dependencies: ["FormParsing"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Workers", "CortexMetrics", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
+        .testTarget(name: "CortexAppTests", dependencies: ["CortexApp"]),
+        .testTarget(name: "KubernetesManifestsTests", dependencies: ["KubernetesManifests", "CortexConfig"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

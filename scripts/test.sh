@@ -11,6 +11,13 @@ swift build --build-tests
 echo "== Swift tests"
 swift test
 
+echo "== system packages the tests use (promtool, from Debian's prometheus package)"
+if ! command -v promtool >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+        || { $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends prometheus >/dev/null; }
+fi
+
 echo "== test environment (.venv-test from Tests/requirements.txt)"
 venv=.venv-test
 stamp="$venv/.requirements-$(sha256sum Tests/requirements.txt | cut -c1-16)"

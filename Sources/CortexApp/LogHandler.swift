@@ -44,7 +44,7 @@ public struct CortexLogHandler: LogHandler {
         } else {
             parts = Self.render(metadata)
         }
-        var line = Self.clock.now()
+        var line = Timestamp.now()
         line += " "
         line += Self.levelNames[event.level] ?? event.level.rawValue.uppercased()
         line += parts.tags
@@ -57,34 +57,45 @@ public struct CortexLogHandler: LogHandler {
 
     static let levelNames: [Logger.Level: String] = Dictionary(
         uniqueKeysWithValues: Logger.Level.allCases.map { ($0, $0.rawValue.uppercased()) })
-    static let clock = TimestampClock()
 }
 
-/// ISO-8601 UTC timestamps with milliseconds; the part up to the seconds is cached per second.
-final class TimestampClock: Sendable {
-    private let cache = Mutex<(second: Int, text: String)>((-1, ""))
-
-    func now() -> String {
+/// ISO-8601 UTC timestamps with milliseconds (`2026-12-04T16:09:00.123Z`), written digit by digit:
+/// no lock, no formatter, nothing shared between the threads that log.
+enum Timestamp {
+    static func now() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let second = now.tv_sec
-        let prefix = cache.withLock { cache -> String in
-            if cache.second != second {
-                var seconds = second
-                var parts = tm()
-                gmtime_r(&seconds, &parts)
-                cache = (
-                    second,
-                    String(
-                        format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1,
-                        parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
-                )
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return format(
+            year: Int(parts.tm_year) + 1900, month: Int(parts.tm_mon) + 1, day: Int(parts.tm_mday),
+            hour: Int(parts.tm_hour), minute: Int(parts.tm_min), second: Int(parts.tm_sec),
+            millisecond: now.tv_nsec / 1_000_000)
+    }
+
+    static func format(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int)
+        -> String
+    {
+        // (value, digits, the character after it)
+        let fields: [(Int, Int, UInt8)] = [
+            (year, 4, UInt8(ascii: "-")), (month, 2, UInt8(ascii: "-")), (day, 2, UInt8(ascii: "T")),
+            (hour, 2, UInt8(ascii: ":")), (minute, 2, UInt8(ascii: ":")), (second, 2, UInt8(ascii: ".")),
+            (millisecond, 3, UInt8(ascii: "Z")),
+        ]
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var offset = 0
+            for (value, digits, separator) in fields {
+                var value = value
+                for position in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                buffer[offset + digits] = separator
+                offset += digits + 1
             }
-            return cache.text
+            return offset
         }
-        let millis = now.tv_nsec / 1_000_000
-        let digits = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return prefix + "." + digits + "Z"
     }
 }
 

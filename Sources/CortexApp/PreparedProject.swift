@@ -2,6 +2,7 @@ import CortexConfig
 import CortexProject
 import Foundation
 import Logging
+import PythonEnvironment
 
 /// A config file and its project directory, validated against each other: what `cortex validate`
 /// checks and what `cortex serve` starts from.
@@ -116,6 +117,13 @@ public struct PreparedProject: Sendable {
     /// The project's `requirements.txt`, if it has one.
     public var requirements: String {
         (try? String(contentsOfFile: root + "/requirements.txt", encoding: .utf8)) ?? ""
+    }
+
+    /// The project's `dependencies.sh` and `conda-packages.txt`, if it has them (Cortex's other setup files).
+    public var setup: ProjectSetup {
+        ProjectSetup(
+            dependenciesScript: try? String(contentsOfFile: root + "/dependencies.sh", encoding: .utf8),
+            condaPackages: try? String(contentsOfFile: root + "/conda-packages.txt", encoding: .utf8))
     }
 
     /// Copies the visible files to a fresh directory that the workers use as their project directory.

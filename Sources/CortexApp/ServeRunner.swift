@@ -1,11 +1,12 @@
 import CortexConfig
+import CortexMetrics
 import CortexProject
 import Foundation
-import Hummingbird
 import Logging
 import ModelRepository
 import NIOCore
 import PythonEnvironment
+import Scheduling
 import Server
 import ServiceLifecycle
 import Synchronization
@@ -26,11 +27,17 @@ public struct ServeOptions: Sendable {
     public var drainDelay: Double
     /// Seconds a request may wait while no worker of its API is alive before it gets 503.
     public var noWorkerTimeout: Double
+    /// An existing Python environment (virtualenv or interpreter) to serve with, as it is.
+    public var pythonEnvironment: String?
+    /// Serve only these APIs of the file (all when empty): a pod on Kubernetes runs one.
+    public var onlyAPIs: [String] = []
 
     public init(
         path: String?, host: String, port: Int, grace: Double,
-        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1, noWorkerTimeout: Double = 10
+        readLimits: ReadDeadlineStateMachine.Limits = .init(), drainDelay: Double = 1, noWorkerTimeout: Double = 10,
+        pythonEnvironment: String? = nil
     ) {
+        self.pythonEnvironment = pythonEnvironment
         self.noWorkerTimeout = noWorkerTimeout
         self.drainDelay = drainDelay
         self.path = path
@@ -45,7 +52,9 @@ public struct ServeOptions: Sendable {
 /// the workers of every API until SIGINT/SIGTERM, stopping gracefully.
 public enum ServeRunner {
     public static func run(_ options: ServeOptions, logger: Logger) async throws {
-        let project = try PreparedProject.load(path: options.path)
+        let project = try selected(PreparedProject.load(path: options.path), options.onlyAPIs)
+        let exporter = PrometheusExporter()
+        exporter.bootstrap()
         for warning in project.warnings { logger.warning("\(warning)") }
         let stagedRoot = try project.stage()
         defer { try? FileManager.default.removeItem(atPath: stagedRoot) }
@@ -55,17 +64,36 @@ public enum ServeRunner {
         // handling) starts: SIGINT/SIGTERM now cancel it, which stops the installer and its builds.
         let pythons = try await cancellingOnSignals(logger: logger) { () async throws -> [String: String] in
             var pythons: [String: String] = [:]
+            if let existing = options.pythonEnvironment {
+                if !project.requirements.isEmpty || project.setup != ProjectSetup() {
+                    logger.warning(
+                        "--python-env: the project's requirements.txt, dependencies.sh and conda-packages.txt are not installed; \(existing) is used as it is"
+                    )
+                }
+                for api in project.apis {
+                    let runtime = WorkerRuntime.requirements(
+                        for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api))
+                    pythons[api.name] = try await ExistingEnvironment.use(existing, runtimeRequirements: runtime).python
+                }
+                return pythons
+            }
             for api in project.apis {
                 let environment = try await manager.environment(
                     runtimeRequirements: WorkerRuntime.requirements(
                         for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
-                    projectRequirements: project.requirements, workingDirectory: project.root,
+                    projectRequirements: project.requirements, setup: project.setup, workingDirectory: project.root,
                     label: "api \(api.name)")
                 pythons[api.name] = environment.python
             }
             return pythons
         }
 
+        let gpus = GPUAssignment.plan(
+            requests: project.apis.map { ($0.name, $0.compute.gpu) },
+            available: GPUAssignment.visibleDevices(
+                cudaVisibleDevices: ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"],
+                driverCount: nvidiaDriverDeviceCount()))
+        for warning in gpus.warnings { logger.warning("\(warning)") }
         let registry = APIRegistry(
             apis: project.apis.map {
                 ServedAPI(
@@ -77,27 +105,28 @@ public enum ServeRunner {
         defer { try? FileManager.default.removeItem(atPath: runtimeDirectory) }
         let frontPort = PortPromise()
 
-        let mainApp = FrontApplication.make(
-            responder: FrontResponder(
+        let mainApp = FrontServer(
+            front: Front(
                 routes: RouteTable(endpoints: project.apis.map { ($0.name, $0.networking.endpoint) }),
-                registry: registry, requestIDs: requestIDs, logger: logger),
+                registry: registry, requestIDs: requestIDs, logger: logger, metricsExposition: exporter.exposition),
             host: options.host, port: options.port, limits: options.readLimits,
-            onServerRunning: { channel in frontPort.fulfil(channel.localAddress?.port ?? options.port) },
-            logger: logger)
+            onBound: { port in frontPort.fulfil(port) }, logger: logger)
         var services: [any Service] = [LogFlushService()]
         let pools = PoolsService(
             project: project, stagedRoot: stagedRoot, pythons: pythons, registry: registry, host: options.host,
             frontPort: frontPort, runtimeDirectory: runtimeDirectory, grace: options.grace,
-            noWorkerTimeout: options.noWorkerTimeout, cacheDirectory: manager.cacheRoot, logger: logger)
+            noWorkerTimeout: options.noWorkerTimeout, cacheDirectory: manager.cacheRoot, gpuDevices: gpus.devices,
+            logger: logger)
         services.append(pools)
+        services.append(MetricsSampler(registry: registry))
         services.append(mainApp)
         for api in project.apis {
             guard let localPort = api.networking.localPort else { continue }
             services.append(
-                FrontApplication.make(
-                    responder: FrontResponder(
+                FrontServer(
+                    front: Front(
                         routes: RouteTable(dedicatedTo: api.name), registry: registry, requestIDs: requestIDs,
-                        logger: logger),
+                        logger: logger, metricsExposition: exporter.exposition),
                     host: options.host, port: localPort, limits: options.readLimits, logger: logger))
         }
         services.append(DrainService(registry: registry, drainDelay: options.drainDelay, logger: logger))
@@ -114,6 +143,21 @@ public enum ServeRunner {
                 "cannot listen on \(options.host): a port is already in use (ports \(ports.joined(separator: ", ")); \(error))"
             ])
         }
+    }
+
+    /// The project with only the named APIs (all when `names` is empty); an unknown name is an error
+    /// listing the file's APIs.
+    static func selected(_ project: PreparedProject, _ names: [String]) throws -> PreparedProject {
+        guard !names.isEmpty else { return project }
+        let unknown = names.filter { name in !project.apis.contains { $0.name == name } }
+        guard unknown.isEmpty else {
+            throw PreparedProject.Problems(lines: [
+                "\(project.configFile): no api named \(unknown.joined(separator: ", ")) (its APIs: \(project.apis.map(\.name).joined(separator: ", ")))"
+            ])
+        }
+        var project = project
+        project.apis = project.apis.filter { names.contains($0.name) }
+        return project
     }
 
     /// Runs `body` until it finishes, or until SIGINT or SIGTERM arrives: then `body`'s task is
@@ -143,6 +187,11 @@ public enum ServeRunner {
     struct Interrupted: Error, CustomStringConvertible {
         var signal: String
         var description: String { "interrupted by \(signal) while preparing to serve" }
+    }
+
+    /// GPUs the NVIDIA driver reports (one folder each under /proc/driver/nvidia/gpus); 0 without one.
+    static func nvidiaDriverDeviceCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/driver/nvidia/gpus"))?.count ?? 0
     }
 
     static func makeRuntimeDirectory() throws -> String {
@@ -189,6 +238,8 @@ struct PoolsService: Service {
     let grace: Double
     let noWorkerTimeout: Double
     let cacheDirectory: String
+    /// `CUDA_VISIBLE_DEVICES` of each API that asked for GPUs (`GPUAssignment`).
+    let gpuDevices: [String: [String]]
     let logger: Logger
 
     func run() async throws {
@@ -200,7 +251,8 @@ struct PoolsService: Service {
                 configuration: WorkerPoolConfiguration(
                     apiName: api.name, pythonExecutable: pythons[api.name]!, projectDirectory: stagedRoot,
                     environment: WorkerSpec.environment(
-                        api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory),
+                        api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory,
+                        gpuDevices: gpuDevices[api.name]),
                     workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: host, frontPort: port),
                     processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
                     admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,

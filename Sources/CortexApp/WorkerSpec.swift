@@ -42,7 +42,8 @@ enum WorkerSpec {
     }
 
     static func environment(
-        api: APISpec, project: PreparedProject, stagedRoot: String, cacheDirectory: String
+        api: APISpec, project: PreparedProject, stagedRoot: String, cacheDirectory: String,
+        gpuDevices: [String]? = nil
     ) -> [String: String] {
         var environment = api.predictor.env
         for (name, value) in project.dotEnv { environment[name] = value }
@@ -61,6 +62,8 @@ enum WorkerSpec {
         ]
         environment.merge(cortex) { _, cortex in cortex }
         if environment["PYTHONDONTWRITEBYTECODE"] == nil { environment["PYTHONDONTWRITEBYTECODE"] = "1" }
+        // The API's GPUs (compute.gpu), shared by its workers.
+        if let gpuDevices { environment["CUDA_VISIBLE_DEVICES"] = gpuDevices.joined(separator: ",") }
         return environment
     }
 }

@@ -38,19 +38,30 @@ public enum FormParser {
     public static func parseMultipart(
         _ body: [UInt8], boundary: String, limits: FormLimits = .init()
     ) throws(FormParseError) -> [FormPart] {
+        try body.withUnsafeBufferPointer { (buf) throws(FormParseError) -> [FormPart] in
+            try multipartRanges(in: buf, boundary: boundary, limits: limits).map { part in
+                FormPart(
+                    name: part.name, filename: part.filename, contentType: part.contentType,
+                    value: Array(UnsafeBufferPointer(rebasing: buf[part.range])))
+            }
+        }
+    }
+
+    /// The same parse, without copying any data: each part is a byte range over `body`.
+    public static func multipartRanges(
+        in body: UnsafeBufferPointer<UInt8>, boundary: String, limits: FormLimits = .init()
+    ) throws(FormParseError) -> [FormPartRange] {
         let b = try validatedBoundary(Array(boundary.utf8))
         let dash: [UInt8] = [Byte.dash, Byte.dash] + Array(b.utf8)
         let crlfDelimiter: [UInt8] = [Byte.cr, Byte.lf] + dash
         let lfDelimiter: [UInt8] = [Byte.lf] + dash
-        return try body.withUnsafeBufferPointer { (buf) throws(FormParseError) -> [FormPart] in
-            try dash.withUnsafeBufferPointer { (dashBuf) throws(FormParseError) -> [FormPart] in
-                try crlfDelimiter.withUnsafeBufferPointer { (crlfBuf) throws(FormParseError) -> [FormPart] in
-                    try lfDelimiter.withUnsafeBufferPointer { (lfBuf) throws(FormParseError) -> [FormPart] in
-                        try MultipartScanner(
-                            buf: buf, dashBoundary: dashBuf, crlfDelimiter: crlfBuf, lfDelimiter: lfBuf,
-                            boundary: b, limits: limits
-                        ).parse()
-                    }
+        return try dash.withUnsafeBufferPointer { (dashBuf) throws(FormParseError) -> [FormPartRange] in
+            try crlfDelimiter.withUnsafeBufferPointer { (crlfBuf) throws(FormParseError) -> [FormPartRange] in
+                try lfDelimiter.withUnsafeBufferPointer { (lfBuf) throws(FormParseError) -> [FormPartRange] in
+                    try MultipartScanner(
+                        buf: body, dashBoundary: dashBuf, crlfDelimiter: crlfBuf, lfDelimiter: lfBuf,
+                        boundary: b, limits: limits
+                    ).parse()
                 }
             }
         }

@@ -24,6 +24,26 @@ public struct FormPart: Sendable, Equatable {
     }
 }
 
+/// One multipart part as a byte range over the body it was parsed from: the part's data is not
+/// copied (the front sends the body as-is and the ranges to the worker).
+public struct FormPartRange: Sendable, Equatable {
+    public var name: String
+    /// The client's file name; non-nil exactly when the part is a file upload.
+    public var filename: String?
+    public var contentType: String?
+    /// Where the part's bytes are in the body.
+    public var range: Range<Int>
+
+    public var isFile: Bool { filename != nil }
+
+    public init(name: String, filename: String?, contentType: String?, range: Range<Int>) {
+        self.name = name
+        self.filename = filename
+        self.contentType = contentType
+        self.range = range
+    }
+}
+
 /// Why a body could not be parsed; `description` is a message for a 400 response naming the problem.
 public struct FormParseError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A one-line, client-facing explanation (printable ASCII plus any UTF-8 from the field names).

@@ -52,7 +52,7 @@ struct MultipartScanner {
         return .notDelimiter
     }
 
-    func parse() throws(FormParseError) -> [FormPart] {
+    func parse() throws(FormParseError) -> [FormPartRange] {
         // Opening delimiter: at offset 0 or right after any LF of the preamble.
         var next: Int
         let crlf: Bool
@@ -79,7 +79,7 @@ struct MultipartScanner {
         }
 
         let delimiter = crlf ? crlfDelimiter : lfDelimiter
-        var parts: [FormPart] = []
+        var parts: [FormPartRange] = []
         while true {
             if parts.count >= limits.maxParts {
                 throw FormParseError(
@@ -89,9 +89,9 @@ struct MultipartScanner {
             let (header, dataStart) = try parseHeaders(from: next, part: number)
             let (dataEnd, tail) = try findDelimiter(delimiter, from: dataStart, part: number)
             parts.append(
-                FormPart(
+                FormPartRange(
                     name: header.name, filename: header.filename, contentType: header.contentType,
-                    value: Array(UnsafeBufferPointer(rebasing: buf[dataStart..<dataEnd]))))
+                    range: dataStart..<dataEnd))
             guard let t = tail else { return parts }
             next = t
         }

@@ -4,10 +4,22 @@ import Foundation
 import Logging
 import NIOPosix
 
-/// A ready virtualenv: its interpreter and where it lives.
+/// A ready Python environment: its interpreter and, for a virtualenv, where it lives.
 public struct PythonEnvironment: Sendable, Equatable {
     public var directory: String
-    public var python: String { directory + "/bin/python" }
+    public var python: String
+
+    /// A virtualenv: its interpreter is `bin/python` inside it.
+    public init(directory: String) {
+        self.directory = directory
+        self.python = directory + "/bin/python"
+    }
+
+    /// An interpreter used as it is (`--python-env` given a Python executable).
+    public init(python: String) {
+        self.directory = (python as NSString).deletingLastPathComponent
+        self.python = python
+    }
 }
 
 /// Why an environment could not be built; carries the installer's own error output.
@@ -20,6 +32,26 @@ public struct PythonEnvironmentError: Error, Sendable, CustomStringConvertible {
 
     static func cancelled(_ step: String) -> PythonEnvironmentError {
         PythonEnvironmentError(message: "interrupted while trying to \(step)", output: "", isCancellation: true)
+    }
+}
+
+/// What a project adds to its environment besides `requirements.txt`: Cortex's two other setup
+/// files, read from the project's root.
+public struct ProjectSetup: Sendable, Equatable {
+    /// `dependencies.sh`: run with bash before the requirements are installed.
+    public var dependenciesScript: String?
+    /// `conda-packages.txt`: one conda package spec per line.
+    public var condaPackages: String?
+
+    public init(dependenciesScript: String? = nil, condaPackages: String? = nil) {
+        self.dependenciesScript = dependenciesScript
+        self.condaPackages = condaPackages
+    }
+
+    /// The package lines of a `conda-packages.txt` (no blanks, no comments).
+    public static func entries(of list: String) -> [Substring] {
+        list.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces)[...] }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 }
 
@@ -58,20 +90,28 @@ public struct PythonEnvironmentManager: Sendable {
     }
 
     /// The cache key of an environment: what is installed and which interpreter it is built on.
-    public func key(runtimeRequirements: String, projectRequirements: String) -> String {
-        let material = [
+    public func key(runtimeRequirements: String, projectRequirements: String, setup: ProjectSetup = .init())
+        -> String
+    {
+        var material = [
             "python=\(basePython)", Self.uvRequirement, "runtime:", runtimeRequirements, "project:",
             projectRequirements,
-        ].joined(separator: "\n")
-        return String(Digest.sha256Hex(material).prefix(20))
+        ]
+        // Only when present, so environments without them keep their keys.
+        if let conda = setup.condaPackages { material += ["conda-packages.txt:", conda] }
+        if let script = setup.dependenciesScript { material += ["dependencies.sh:", script] }
+        return String(Digest.sha256Hex(material.joined(separator: "\n")).prefix(20))
     }
 
     /// Returns the environment for these requirements, building it first if it is not cached.
-    /// `workingDirectory` is where relative paths inside `requirements.txt` resolve.
+    /// `workingDirectory` is where relative paths inside `requirements.txt` resolve, and where
+    /// `dependencies.sh` runs. As in Cortex, the order is: conda packages, `dependencies.sh`, then the
+    /// requirements; each runs once per distinct content (it is part of the cache key).
     public func environment(
-        runtimeRequirements: String, projectRequirements: String, workingDirectory: String, label: String
+        runtimeRequirements: String, projectRequirements: String, setup: ProjectSetup = .init(),
+        workingDirectory: String, label: String
     ) async throws(PythonEnvironmentError) -> PythonEnvironment {
-        let key = key(runtimeRequirements: runtimeRequirements, projectRequirements: projectRequirements)
+        let key = key(runtimeRequirements: runtimeRequirements, projectRequirements: projectRequirements, setup: setup)
         let environment = PythonEnvironment(directory: "\(cacheRoot)/envs/\(key)")
         let marker = environment.directory + "/.cortex-ready"
         if FileManager.default.fileExists(atPath: marker) { return environment }
@@ -91,8 +131,22 @@ public struct PythonEnvironmentManager: Sendable {
         logger.notice("building the Python environment for \(label) (first start with these requirements)")
         let uv = try await bootstrapUV()
         await Self.removeItem(environment.directory)
+        var interpreter = basePython
+        var venvOptions: [String] = []
+        if let conda = setup.condaPackages, !ProjectSetup.entries(of: conda).isEmpty {
+            // The conda packages live in a conda prefix whose Python the virtualenv is built on (with its
+            // site-packages visible), so both kinds of packages import.
+            interpreter = try await installCondaPackages(conda, into: environment.directory + "-conda", label: label)
+            venvOptions = ["--system-site-packages"]
+        }
+        // A setup script may `pip install`: the environment then has its own pip (`--seed`).
+        if setup.dependenciesScript != nil { venvOptions.append("--seed") }
         try await run(
-            uv, ["venv", "--quiet", "--python", basePython, environment.directory], step: "create the virtualenv")
+            uv, ["venv", "--quiet", "--python", interpreter] + venvOptions + [environment.directory],
+            step: "create the virtualenv")
+        if let script = setup.dependenciesScript {
+            try await runDependenciesScript(script, in: environment, workingDirectory: workingDirectory, label: label)
+        }
         let requirementsFile = environment.directory + "/cortex-requirements.txt"
         let combined = runtimeRequirements + "\n" + projectRequirements + "\n"
         do {
@@ -115,6 +169,82 @@ public struct PythonEnvironmentManager: Sendable {
         let seconds = (ContinuousClock.now - started).components.seconds
         logger.notice("Python environment for \(label) ready in \(seconds)s: \(environment.directory)")
         return environment
+    }
+
+    /// Runs `dependencies.sh` with bash in the project directory, the environment's `bin` first on
+    /// `PATH` (so `pip` and `python` are the environment's: it is created with pip for this), its
+    /// output shown as progress. A failure
+    /// removes the half-built environment and names the script, its status and its output.
+    private func runDependenciesScript(
+        _ script: String, in environment: PythonEnvironment, workingDirectory: String, label: String
+    ) async throws(PythonEnvironmentError) {
+        logger.notice("running dependencies.sh for \(label)")
+        let path = environment.directory + "/cortex-dependencies.sh"
+        do {
+            try script.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw PythonEnvironmentError(message: "cannot write \(path): \(error)", output: "")
+        }
+        var variables: [String: String] = [:]
+        variables["VIRTUAL_ENV"] = environment.directory
+        variables["PATH"] =
+            environment.directory + "/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        do {
+            try await run(
+                "/bin/bash", [path], step: "run dependencies.sh", workingDirectory: workingDirectory,
+                extraEnvironment: variables)
+        } catch {
+            await Self.removeItem(environment.directory)
+            guard !error.isCancellation else { throw error }
+            let status =
+                error.message.range(of: "exited with status ").map { String(error.message[$0.upperBound...]) } ?? "?"
+            throw PythonEnvironmentError(
+                message:
+                    "dependencies.sh of \(label) failed (exit status \(status)); fix it and start again. Its output:",
+                output: error.output)
+        }
+    }
+
+    /// Installers that read `conda-packages.txt`, in order of preference.
+    static let condaInstallers = ["micromamba", "mamba", "conda"]
+
+    /// Creates a conda prefix with the base interpreter's Python version and the listed packages;
+    /// returns the prefix's Python. Without a conda installer on `PATH`, says so and what to do.
+    private func installCondaPackages(_ list: String, into prefix: String, label: String)
+        async throws(PythonEnvironmentError)
+        -> String
+    {
+        let environment = ProcessInfo.processInfo.environment
+        guard let installer = Self.condaInstallers.lazy.compactMap({ Self.findOnPath($0, environment) }).first else {
+            throw PythonEnvironmentError(
+                message:
+                    "conda-packages.txt of \(label) lists \(ProjectSetup.entries(of: list).count) conda package(s), but no conda installer (\(Self.condaInstallers.joined(separator: ", "))) is on PATH: install one (micromamba is a single binary), or move the packages to requirements.txt if PyPI has them",
+                output: "")
+        }
+        let version = try await pythonVersion()
+        let file = prefix + ".txt"
+        await Self.removeItem(prefix)
+        do {
+            try (list + "\npython=\(version)\n").write(toFile: file, atomically: true, encoding: .utf8)
+        } catch {
+            throw PythonEnvironmentError(message: "cannot write \(file): \(error)", output: "")
+        }
+        logger.notice("installing the conda packages of \(label) with \(installer)")
+        try await run(
+            installer, ["create", "--yes", "--prefix", prefix, "--file", file],
+            step: "install conda-packages.txt of \(label)")
+        return prefix + "/bin/python"
+    }
+
+    /// The base interpreter's `major.minor`.
+    private func pythonVersion() async throws(PythonEnvironmentError) -> String {
+        do {
+            let result = try await ProcessRunner.run(
+                basePython, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], onLine: { _ in })
+            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw PythonEnvironmentError(message: "cannot run \(basePython): \(error)", output: "")
+        }
     }
 
     /// `uv` in its own small virtualenv inside the cache.
@@ -149,9 +279,10 @@ public struct PythonEnvironmentManager: Sendable {
 
     /// Runs an installer step, showing its output as progress; on failure the error carries it.
     private func run(
-        _ executable: String, _ arguments: [String], step: String, workingDirectory: String? = nil
+        _ executable: String, _ arguments: [String], step: String, workingDirectory: String? = nil,
+        extraEnvironment: [String: String] = [:]
     ) async throws(PythonEnvironmentError) {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(extraEnvironment) { _, new in new }
         environment["UV_CACHE_DIR"] = environment["UV_CACHE_DIR"] ?? "\(cacheRoot)/uv-cache"
         environment["UV_PYTHON_DOWNLOADS"] = "never"
         let logger = self.logger

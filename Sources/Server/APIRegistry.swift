@@ -18,26 +18,43 @@ public struct ServedAPI: Sendable {
     }
 }
 
+/// An API and, once it is created, its worker pool. The pool is attached once and read on every
+/// request without a lock.
+public final class RegisteredAPI: Sendable {
+    public let api: ServedAPI
+    private let attachedPool = AtomicLazyReference<WorkerPool>()
+
+    init(_ api: ServedAPI) {
+        self.api = api
+    }
+
+    /// The API's worker pool; nil until the pools are created (the front binds before them).
+    public var pool: WorkerPool? { attachedPool.load() }
+
+    func attach(_ pool: WorkerPool) {
+        _ = attachedPool.storeIfNil(pool)
+    }
+}
+
 /// The APIs of one `cortex serve` and their worker pools, which attach once they are created.
 public final class APIRegistry: Sendable {
-    public let apis: [String: ServedAPI]
+    public let apis: [String: RegisteredAPI]
     /// Names in config order.
     public let order: [String]
-    private let pools = Mutex<[String: WorkerPool]>([:])
     private let modelMetadata = Mutex<[String: String]>([:])
     private let draining = Atomic<Bool>(false)
 
     public init(apis: [ServedAPI]) {
-        self.apis = Dictionary(uniqueKeysWithValues: apis.map { ($0.name, $0) })
+        self.apis = Dictionary(uniqueKeysWithValues: apis.map { ($0.name, RegisteredAPI($0)) })
         self.order = apis.map(\.name)
     }
 
     public func attach(_ pool: WorkerPool, to api: String) {
-        pools.withLock { $0[api] = pool }
+        apis[api]?.attach(pool)
     }
 
     public func pool(for api: String) -> WorkerPool? {
-        pools.withLock { $0[api] }
+        apis[api]?.pool
     }
 
     /// Records the models and versions an API serves now (JSON object), shown by `GET` on its endpoint.
@@ -45,11 +62,9 @@ public final class APIRegistry: Sendable {
         modelMetadata.withLock { $0[api] = json }
     }
 
-    /// The JSON a `GET` on the API's endpoint answers.
-    public func summary(for api: String) -> String {
-        let base = #""message": "make a prediction by sending a post request to this endpoint with a json payload""#
-        guard let models = modelMetadata.withLock({ $0[api] }) else { return "{\(base)}" }
-        return "{\(base), \"model_metadata\": \(models)}"
+    /// The models an API serves now (a JSON object), if it has models.
+    func modelMetadata(for api: String) -> String? {
+        modelMetadata.withLock { $0[api] }
     }
 
     /// Set when a graceful shutdown begins: `/readyz` answers 503 from then on.

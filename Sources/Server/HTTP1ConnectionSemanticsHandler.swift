@@ -2,12 +2,12 @@ import DequeModule
 import NIOCore
 import NIOHTTP1
 
-/// HTTP/1.x persistence (RFC 9112 §9.3), which the HTTP-types codec after it cannot see (it drops the
-/// version): sits between NIO's HTTP/1 server pipeline handler and the codec, remembers for each
+/// HTTP/1.x persistence (RFC 9112 §9.3): sits after NIO's HTTP/1 server pipeline handler, remembers for each
 /// request (pipelined ones in order) whether the connection persists after it — HTTP/1.1 unless
 /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive` — and for a request after which
 /// it does not, marks the response `Connection: close`, closes the connection once the response is
-/// written, and reads nothing further from it. A response the front itself marks `Connection: close`
+/// written, and reads nothing further from it; an HTTP/1.0 response on a persisting connection says
+/// `Connection: keep-alive`. A response the front itself marks `Connection: close`
 /// (while draining) closes the connection the same way.
 final class HTTP1ConnectionSemanticsHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -15,8 +15,9 @@ final class HTTP1ConnectionSemanticsHandler: ChannelDuplexHandler, RemovableChan
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// For each request read and not yet answered: whether the connection persists after it.
-    private var persists: Deque<Bool> = []
+    /// For each request read and not yet answered: whether the connection persists after it, and
+    /// whether it is HTTP/1.0 (whose persistence the response must confirm with `keep-alive`).
+    private var persists: Deque<(keepAlive: Bool, http10: Bool)> = []
     /// The request being read is the connection's last.
     private var lastRequest = false
     /// The connection's last request has been read: anything that follows is ignored (and a parse
@@ -29,7 +30,7 @@ final class HTTP1ConnectionSemanticsHandler: ChannelDuplexHandler, RemovableChan
         guard !closingAfterRead else { return }
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
-            persists.append(head.isKeepAlive)
+            persists.append((head.isKeepAlive, head.version.major == 1 && head.version.minor == 0))
             lastRequest = !head.isKeepAlive
         case .body:
             break
@@ -47,11 +48,13 @@ final class HTTP1ConnectionSemanticsHandler: ChannelDuplexHandler, RemovableChan
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch Self.unwrapOutboundIn(data) {
         case .head(var head):
-            let keepAlive = persists.first ?? true
+            let request = persists.first ?? (true, false)
             let markedClose = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
-            closeAfterResponse = !keepAlive || markedClose
+            closeAfterResponse = !request.keepAlive || markedClose
             if closeAfterResponse, !markedClose {
                 head.headers.replaceOrAdd(name: "connection", value: "close")
+            } else if !closeAfterResponse, request.http10 {
+                head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
             }
             context.write(Self.wrapOutboundOut(.head(head)), promise: promise)
         case .body:

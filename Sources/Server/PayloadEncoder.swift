@@ -18,15 +18,31 @@ enum PayloadEncoder {
         if type.hasPrefix("application/json") {
             return EncodedPayload(meta: RequestMeta(payloadKind: .json, query: query, headers: headers), body: body)
         }
-        let parts: [FormPart]
         if type.hasPrefix("multipart/form") {
+            // The body goes to the worker as received; the part table points into it.
             let boundary = try FormParser.boundary(fromContentType: contentType ?? "")
-            parts = try FormParser.parseMultipart(Array(body.readableBytesView), boundary: boundary)
-        } else if type.hasPrefix("application/x-www-form-urlencoded") {
-            parts = try FormParser.parseURLEncoded(Array(body.readableBytesView))
-        } else {
+            let parsed = body.withUnsafeReadableBytes { raw in
+                raw.withMemoryRebound(to: UInt8.self) { bytes in
+                    Result { () throws(FormParseError) in try FormParser.multipartRanges(in: bytes, boundary: boundary)
+                    }
+                }
+            }
+            let entries = try parsed.get().map { part in
+                PartEntry(
+                    isFile: part.isFile, name: part.name, filename: part.filename ?? "",
+                    contentType: part.contentType ?? "", offset: UInt64(part.range.lowerBound),
+                    length: UInt64(part.range.count))
+            }
+            return EncodedPayload(
+                meta: RequestMeta(payloadKind: .form, query: query, headers: headers, parts: entries), body: body)
+        }
+        guard type.hasPrefix("application/x-www-form-urlencoded") else {
             return EncodedPayload(meta: RequestMeta(payloadKind: .bytes, query: query, headers: headers), body: body)
         }
+        // Percent-decoded values are new bytes: they are concatenated into the body the worker gets.
+        let parts = try body.withUnsafeReadableBytes { raw in
+            Result { () throws(FormParseError) in try FormParser.parseURLEncoded(Array(raw)) }
+        }.get()
         var data = ByteBuffer()
         data.reserveCapacity(parts.reduce(0) { $0 + $1.value.count })
         var entries: [PartEntry] = []

@@ -6,6 +6,8 @@ public struct RouteTable: Sendable {
         case summary(api: String)
         case health
         case readiness
+        /// `GET /metrics`: the Prometheus exposition.
+        case metrics
         case methodNotAllowed(allow: [String])
         case notFound
     }
@@ -42,9 +44,9 @@ public struct RouteTable: Sendable {
             }
         }
         switch path {
-        case "/healthz", "/readyz":
+        case "/healthz", "/readyz", "/metrics":
             guard method == "GET" || method == "HEAD" else { return .methodNotAllowed(allow: ["GET"]) }
-            return path == "/healthz" ? .health : .readiness
+            return path == "/healthz" ? .health : path == "/readyz" ? .readiness : .metrics
         default:
             return .notFound
         }
@@ -64,6 +66,11 @@ public struct RouteTable: Sendable {
         if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
         guard host.hasPrefix("api-") else { return nil }
         return String(host.dropFirst(4))
+    }
+
+    /// The path without its query, as error messages show it.
+    static func pathOnly(_ uri: String) -> String {
+        uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
     }
 
     /// Drops the query and a trailing slash (but keeps "/").

@@ -1,6 +1,8 @@
 import ChildProcesses
+import CortexMetrics
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import Scheduling
@@ -14,6 +16,15 @@ import WorkerProtocol
 public struct WorkerResponse: Sendable {
     public var meta: ResponseMeta
     public var body: ByteBuffer
+    /// When the worker reported it began running the request (its `START` frame), if it did: what
+    /// separates queue time from worker time.
+    public var startedAt: NIODeadline?
+
+    public init(meta: ResponseMeta, body: ByteBuffer, startedAt: NIODeadline? = nil) {
+        self.meta = meta
+        self.body = body
+        self.startedAt = startedAt
+    }
 }
 
 /// How many of an API's workers can take requests.
@@ -45,6 +56,8 @@ public final class WorkerPool: Service, Sendable {
     private let started = ContinuousClock.now
     /// Opened when draining begins: wakes supervisors waiting out a back-off.
     private let drainBegan = Latch()
+    /// Workers respawned after exiting.
+    private let restarts: Counter
 
     /// Called once with a request's outcome: the worker's response, or why there is none.
     public typealias Completion = @Sendable (Result<WorkerResponse, any Error>) -> Void
@@ -54,6 +67,8 @@ public final class WorkerPool: Service, Sendable {
         /// The frame's header and metadata, then the body: written as two buffers in one `writev`.
         var head: ByteBuffer
         var body: ByteBuffer
+        /// When its worker began running it.
+        var startedAt: NIODeadline?
     }
 
     enum Startup {
@@ -84,6 +99,7 @@ public final class WorkerPool: Service, Sendable {
         var logger = logger
         logger[metadataKey: "api"] = .string(configuration.apiName)
         self.logger = logger
+        self.restarts = Counter(label: MetricNames.workerRestarts, dimensions: [("api", configuration.apiName)])
         self.state = Mutex(
             State(
                 machine: DispatchStateMachine(
@@ -172,6 +188,9 @@ public final class WorkerPool: Service, Sendable {
     /// Requests held (queued or on a worker).
     public var inFlight: Int { state.withLock { $0.machine.inFlight } }
 
+    /// Requests waiting in the front for a worker slot (part of `inFlight`).
+    public var queued: Int { state.withLock { $0.machine.queued } }
+
     /// Runs one worker slot: spawn, await the exit, respawn as the lifecycle decides.
     private func supervise(_ worker: WorkerID) async {
         while !Task.isCancelled {
@@ -194,6 +213,7 @@ public final class WorkerPool: Service, Sendable {
                         details: startupFailure))
                 return
             case .respawn(let delay):
+                restarts.increment()
                 if delay == 0 {
                     logger.error("worker \(worker) \(description); respawning it")
                 } else {
@@ -470,7 +490,11 @@ public final class WorkerPool: Service, Sendable {
     }
 
     func requestStarted(_ id: RequestID) {
-        state.withLock { $0.machine.started(id) }
+        let now = NIODeadline.now()
+        state.withLock { state in
+            state.machine.started(id)
+            state.pending[id]?.startedAt = now
+        }
     }
 
     func responseArrived(_ frame: Frame, from worker: WorkerID) {
@@ -485,7 +509,7 @@ public final class WorkerPool: Service, Sendable {
         guard let pending else { return }
         do {
             let meta = try ResponseMeta.decode(from: frame.meta)
-            pending.complete(.success(WorkerResponse(meta: meta, body: frame.body)))
+            pending.complete(.success(WorkerResponse(meta: meta, body: frame.body, startedAt: pending.startedAt)))
         } catch {
             pending.complete(.failure(error))
         }

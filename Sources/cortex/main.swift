@@ -1,6 +1,7 @@
 import ArgumentParser
 import CortexApp
 import Foundation
+import KubernetesManifests
 import Logging
 import NIOCore
 import NIOPosix
@@ -21,7 +22,7 @@ enum Entry {
 struct Cortex: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve Cortex predictors (cortex.yaml + predictor.py) as HTTP APIs.",
-        subcommands: [Serve.self, Validate.self])
+        subcommands: [Serve.self, Validate.self, Cluster.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -58,6 +59,16 @@ struct Serve: AsyncParsableCommand {
     )
     var noWorkerTimeout: Double = 10
 
+    @Option(name: .customLong("api"), help: "Serve only this API of the file (repeatable; default: every API).")
+    var apis: [String] = []
+
+    @Option(
+        name: .customLong("python-env"),
+        help:
+            "Serve with this existing Python environment (a virtualenv directory or a Python executable) as it is: nothing is installed; the runtime's own modules are checked."
+    )
+    var pythonEnv: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["CORTEX_LOG_LEVEL"] ?? "info"
 
@@ -70,13 +81,61 @@ struct Serve: AsyncParsableCommand {
                 path: path, host: host, port: port, grace: grace,
                 readLimits: .init(
                     headerTimeout: headerTimeout, bodyTimeout: bodyTimeout, idleTimeout: keepAliveTimeout),
-                drainDelay: drainDelay, noWorkerTimeout: noWorkerTimeout
+                drainDelay: drainDelay, noWorkerTimeout: noWorkerTimeout, pythonEnvironment: pythonEnv
             )
-            try await ServeRunner.run(options, logger: logger)
+            var serveOptions = options
+            serveOptions.onlyAPIs = apis
+            try await ServeRunner.run(serveOptions, logger: logger)
         } catch {
             LogWriter.standardError.flush()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
+        }
+    }
+}
+
+struct Cluster: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a project on an existing Kubernetes cluster.", subcommands: [Render.self])
+
+    struct Render: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Write the Kubernetes objects of every API (Deployment, api-<name> Service, Ingress or HTTPRoute, HorizontalPodAutoscaler, .env Secret) and a kustomization.yaml."
+        )
+
+        @Argument(help: "A project directory or a config file (default: ./cortex.yaml).")
+        var path: String?
+
+        @Option(name: .shortAndLong, help: "The directory to write to.")
+        var output: String = "k8s"
+
+        @Option(help: "The image that holds the binary, the runtime and the project (cortex cluster build).")
+        var image: String = "cortex-project:latest"
+
+        @Option(help: "The namespace of every object (default: the one kubectl uses).")
+        var namespace: String?
+
+        @Option(help: "How requests reach an endpoint: ingress or httproute (Gateway API).")
+        var route: String = "ingress"
+
+        @Option(help: "The Gateway an HTTPRoute attaches to.")
+        var gateway: String = "cortex"
+
+        func run() throws {
+            guard let routeKind = ClusterRenderOptions.Route(rawValue: route) else {
+                throw ValidationError("--route must be ingress or httproute, got \(route)")
+            }
+            do {
+                let files = try ClusterRender.run(
+                    path: path, directory: output,
+                    options: ClusterRenderOptions(
+                        image: image, namespace: namespace, route: routeKind, gateway: gateway))
+                for file in files { print("\(output)/\(file)") }
+            } catch let problems as PreparedProject.Problems {
+                FileHandle.standardError.write(Data((problems.description + "\n").utf8))
+                throw ExitCode.failure
+            }
         }
     }
 }

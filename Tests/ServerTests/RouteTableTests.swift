@@ -20,6 +20,8 @@ import Testing
             ("POST", "/predict", "api-missing:8888", .notFound),
             ("POST", "/predict", "localhost:8888", .notFound),
             ("GET", "/healthz", nil, .health),
+            ("GET", "/metrics", nil, .metrics),
+            ("POST", "/metrics", nil, .methodNotAllowed(allow: ["GET"])),
             ("GET", "/readyz", nil, .readiness),
             ("POST", "/readyz", nil, .methodNotAllowed(allow: ["GET"])),
             ("GET", "/nope", nil, .notFound),

@@ -51,7 +51,8 @@ def write_project(directory, files):
 class Server:
     """One `cortex serve` process with its output captured to files."""
 
-    def __init__(self, project, args=(), port=None):
+    def __init__(self, project, args=(), port=None, env=None):
+        self.env = env
         self.project = pathlib.Path(project)
         self.port = port or free_port()
         self.args = list(args)
@@ -68,7 +69,7 @@ class Server:
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(
             [BIN, "serve", str(self.project), "--port", str(self.port), *self.args],
-            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
+            stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, env=self.env)
         if wait:
             self.wait_ready()
         return self
@@ -94,6 +95,14 @@ class Server:
 
     def logs(self):
         return self.stdout() + self.stderr()
+
+    def wait_for_log(self, text, timeout=5):
+        """Waits until `text` is in the server's stderr (log lines are flushed every 20 ms)."""
+        deadline = time.time() + timeout
+        while text not in self.stderr():
+            if time.time() > deadline:
+                raise AssertionError(f"{text!r} not in the log after {timeout}s:\n{self.stderr()[-3000:]}")
+            time.sleep(0.05)
 
     def wait_exit(self, timeout=60):
         try:

@@ -1,0 +1,103 @@
+import CoreMetrics
+import Prometheus
+
+/// The metrics the project records, by swift-metrics label: what each means (the Prometheus `HELP`
+/// line) and, for histograms, its buckets. Code records through swift-metrics (`Counter`, `Timer`,
+/// `Gauge`) with these labels; `PrometheusExporter` turns them into Prometheus metrics.
+public enum MetricNames {
+    /// Requests answered, by API and status class (`code`: 2XX, 3XX, 4XX, 5XX).
+    public static let requests = "cortex_requests_total"
+    /// Time from a prediction's head to its response.
+    public static let requestDuration = "cortex_request_duration_seconds"
+    /// Time from a prediction's body being read to its worker starting it.
+    public static let queueWait = "cortex_request_queue_seconds"
+    /// Time a worker spent on a prediction (from its `START` to its answer).
+    public static let workerTime = "cortex_request_worker_seconds"
+    /// Predictions held (queued or running), sampled every second.
+    public static let inFlight = "cortex_in_flight_requests"
+    /// Predictions waiting in the front for a worker slot, sampled every second.
+    public static let queued = "cortex_queued_requests"
+    /// Worker processes of an API, and how many of them are ready.
+    public static let workers = "cortex_workers"
+    public static let workersReady = "cortex_workers_ready"
+    /// Worker processes respawned after exiting.
+    public static let workerRestarts = "cortex_worker_restarts_total"
+
+    static let help: [String: String] = [
+        requests: "Requests answered by the front, by API and status class.",
+        requestDuration: "Seconds from a prediction request's head to its response.",
+        queueWait: "Seconds a prediction waited between its body being read and a worker starting it.",
+        workerTime: "Seconds a worker spent on a prediction, from starting it to its answer.",
+        inFlight: "Prediction requests held by an API (queued or running), sampled every second.",
+        queued: "Prediction requests waiting in the front for a worker slot, sampled every second.",
+        workers: "Worker processes an API runs.",
+        workersReady: "Worker processes of an API that are ready to take requests.",
+        workerRestarts: "Worker processes respawned after they exited.",
+    ]
+
+    /// Latency buckets from half a millisecond (a fast echo) to 30 s (a slow model).
+    static let durationBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+    ]
+}
+
+/// The swift-metrics backend of `cortex serve`: every metric lands in one swift-prometheus registry,
+/// with its `HELP` text from `MetricNames` (a metric without one — a predictor's own — gets a generic
+/// text, so the exposition always passes `promtool check metrics`). `exposition()` is what
+/// `GET /metrics` answers.
+public final class PrometheusExporter: MetricsFactory, Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    public init() {}
+
+    /// Makes this exporter the process's swift-metrics backend (once per process).
+    public func bootstrap() {
+        MetricsSystem.bootstrap(self)
+    }
+
+    /// The registry in Prometheus's text format (version 0.0.4).
+    public func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    static func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: label, unitName: "", helpText: MetricNames.help[label] ?? "Recorded as \(label).")
+    }
+
+    public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        registry.makeCounter(descriptor: Self.descriptor(label), labels: dimensions)
+    }
+
+    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)])
+        -> any FloatingPointCounterHandler
+    {
+        registry.makeCounter(descriptor: Self.descriptor(label), labels: dimensions)
+    }
+
+    public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        guard aggregate else { return registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions) }
+        return registry.makeValueHistogram(
+            descriptor: Self.descriptor(label), labels: dimensions,
+            buckets: [0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000])
+    }
+
+    public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions)
+    }
+
+    public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        registry.makeDurationHistogram(
+            descriptor: Self.descriptor(label), labels: dimensions, buckets: MetricNames.durationBuckets)
+    }
+
+    public func destroyCounter(_ handler: any CounterHandler) {}
+    public func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {}
+    public func destroyRecorder(_ handler: any RecorderHandler) {}
+    public func destroyMeter(_ handler: any MeterHandler) {}
+    public func destroyTimer(_ handler: any TimerHandler) {}
+}
