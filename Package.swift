@@ -96,7 +96,7 @@ let package = Package(
             name: "CortexApp",
             dependencies: [
                 "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
-                "WorkerProtocol",
+                "WorkerProtocol", "Scheduling",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
