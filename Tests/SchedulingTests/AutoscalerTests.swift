@@ -149,7 +149,8 @@ struct Simulation {
     @Test(arguments: recommendations)
     func recommendation(_ c: RecommendationCase) {
         #expect(
-            Autoscaler.recommendation(averageInFlight: c.averageInFlight, current: c.current, configuration: c.configuration)
+            Autoscaler.recommendation(
+                averageInFlight: c.averageInFlight, current: c.current, configuration: c.configuration)
                 == c.expected)
     }
 
@@ -280,7 +281,8 @@ struct Simulation {
     /// which reduces to the upscale period's minimum: one low tick scaled down at once. Here the downscale
     /// period holds.
     @Test func aBriefDipDoesNotScaleDownWithinTheDownscalePeriod() throws {
-        let config = Config(maxReplicas: 10, window: 10, downscaleStabilizationPeriod: 300, upscaleStabilizationPeriod: 60)
+        let config = Config(
+            maxReplicas: 10, window: 10, downscaleStabilizationPeriod: 300, upscaleStabilizationPeriod: 60)
         var simulation = try Simulation(config, current: 4)
         simulation.run(from: 0, to: 400) { t in (330..<340).contains(t) ? 0 : 4 }
         let dip = try #require(simulation.steps.first { $0.now == 340 })
@@ -298,7 +300,8 @@ struct Simulation {
     // MARK: - min_replicas 0 (beyond Cortex)
 
     @Test func anIdleAPIScalesToZeroAfterTheDownscalePeriod() throws {
-        let config = Config(minReplicas: 0, window: 10, downscaleStabilizationPeriod: 60, upscaleStabilizationPeriod: 30)
+        let config = Config(
+            minReplicas: 0, window: 10, downscaleStabilizationPeriod: 60, upscaleStabilizationPeriod: 30)
         var simulation = try Simulation(config, current: 1)
         simulation.run(from: 0, to: 80) { _ in 0 }
         #expect(simulation.timeline.map(\.1) == [1, 1, 1, 1, 1, 0, 0, 0])
@@ -306,7 +309,8 @@ struct Simulation {
     }
 
     @Test func aWaitingRequestWakesAZeroReplicaAPIAtOnce() throws {
-        let config = Config(minReplicas: 0, window: 60, downscaleStabilizationPeriod: 300, upscaleStabilizationPeriod: 60)
+        let config = Config(
+            minReplicas: 0, window: 60, downscaleStabilizationPeriod: 300, upscaleStabilizationPeriod: 60)
         var autoscaler = try Autoscaler(configuration: config, start: 0)
         for t in 0...14 { autoscaler.record(inFlight: 0, at: Double(t)) }
         autoscaler.record(inFlight: 1, at: 15)
@@ -341,16 +345,17 @@ struct Simulation {
 
     // MARK: - Initial replicas, configuration
 
-    @Test(arguments: [
-        (nil, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 3),
-        (5, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 5),
-        (0, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 3),
-        (12, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 8),
-        (1, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 2),
-        (nil, Config(minReplicas: 0), 0),
-        (0, Config(minReplicas: 0, initReplicas: 1), 1),
-        (nil, Config(), 1),
-    ] as [(Int?, Config, Int)])
+    @Test(
+        arguments: [
+            (nil, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 3),
+            (5, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 5),
+            (0, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 3),
+            (12, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 8),
+            (1, Config(minReplicas: 2, maxReplicas: 8, initReplicas: 3), 2),
+            (nil, Config(minReplicas: 0), 0),
+            (0, Config(minReplicas: 0, initReplicas: 1), 1),
+            (nil, Config(), 1),
+        ] as [(Int?, Config, Int)])
     func initialReplicas(previous: Int?, configuration: Config, expected: Int) {
         #expect(Autoscaler.initialReplicas(previous: previous, configuration: configuration) == expected)
     }
@@ -475,7 +480,8 @@ struct Simulation {
         } else {
             let c = Double(final)
             let heldByTolerance =
-                (c * (1 - config.downscaleTolerance) < raw && raw < c) || (c < raw && raw < c * (1 + config.upscaleTolerance))
+                (c * (1 - config.downscaleTolerance) < raw && raw < c)
+                || (c < raw && raw < c * (1 + config.upscaleTolerance))
             #expect(final == expected || heldByTolerance, "\(context)")
         }
     }
