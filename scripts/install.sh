@@ -11,7 +11,7 @@
 # (the tests use it with the debug binary, to skip a release build).
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 prefix=${PREFIX:-$HOME/.local}
 uninstall=0

@@ -3,7 +3,8 @@ import Foundation
 /// The Python worker runtime (`cortex_worker` and its requirements files), found on disk.
 ///
 /// The runtime is the `Workers` target's `python` folder. It is looked for, in order:
-/// 1. `$CORTEX_RUNTIME_DIR`, when set (the folder holding `cortex_worker/`; no fallback if it is wrong);
+/// 1. `$CORTEX_RUNTIME_DIR`, when set (the folder holding `cortex_worker/`; no fallback if it is wrong;
+///    `CORTEX_WORKER_RUNTIME`, its former undocumented name, is still read);
 /// 2. SwiftPM's resource bundle beside the executable's real path (symlinks resolved):
 ///    `<bin>/cortex-swift_Workers.resources/python`, as `swift build` lays it out;
 /// 3. `<bin>/../share/cortex/python`, as `scripts/install.sh` installs it under a prefix.
