@@ -52,6 +52,8 @@ public struct ServeOptions: Sendable {
 /// the workers of every API until SIGINT/SIGTERM, stopping gracefully.
 public enum ServeRunner {
     public static func run(_ options: ServeOptions, logger: Logger) async throws {
+        // Without its Python runtime (a binary copied alone) nothing can serve: say so before any work.
+        _ = try WorkerRuntime.directory()
         let project = try selected(PreparedProject.load(path: options.path), options.onlyAPIs)
         let exporter = PrometheusExporter()
         exporter.bootstrap()

@@ -637,9 +637,10 @@ struct APIParser {
         }
         func shown(_ key: String) -> String { a.value(key)!.shown }
 
-        let minReplicas = a.int("min_replicas", min: 1)
+        // min_replicas 0 (scale to zero when idle) is beyond Cortex, which required ≥ 1.
+        let minReplicas = a.int("min_replicas", min: 0)
         let maxReplicas = a.int("max_replicas", min: 1)
-        let initReplicas = a.int("init_replicas", min: 1)
+        let initReplicas = a.int("init_replicas", min: 0)
         let minValid = minReplicas != nil || a.value("min_replicas") == nil
         let maxValid = maxReplicas != nil || a.value("max_replicas") == nil
         s.minReplicas = minReplicas ?? s.minReplicas

@@ -145,6 +145,15 @@ import Testing
         #expect(explicit.autoscaling.initReplicas == 5)
     }
 
+    /// Beyond Cortex (which required ≥ 1): `min_replicas: 0` scales an idle API to zero.
+    @Test func minReplicasZeroIsAccepted() throws {
+        let spec = try #require(try specs(api("autoscaling:\n  min_replicas: 0")).first)
+        #expect(spec.autoscaling.minReplicas == 0)
+        #expect(spec.autoscaling.initReplicas == 0)
+        let warm = try #require(try specs(api("autoscaling:\n  min_replicas: 0\n  init_replicas: 2")).first)
+        #expect(warm.autoscaling.initReplicas == 2)
+    }
+
     @Test(
         arguments: [
             ("python", "compute:\n  gpu: 1", "quay.io/cortexlabs/python-predictor-gpu:0.23.0", nil),

@@ -380,7 +380,13 @@ import Testing
     ]
 
     static let autoscaling: [Case] = [
-        Case(api("autoscaling:\n  min_replicas: 0"), "autoscaling.min_replicas: must be ≥ 1, got 0"),
+        Case(api("autoscaling:\n  min_replicas: -1"), "autoscaling.min_replicas: must be ≥ 0, got -1"),
+        Case(
+            api("autoscaling:\n  min_replicas: 0\n  init_replicas: -1"),
+            "autoscaling.init_replicas: must be ≥ 0, got -1"),
+        Case(
+            api("autoscaling:\n  min_replicas: 1\n  init_replicas: 0"),
+            "autoscaling.init_replicas: must be ≥ autoscaling.min_replicas (1), got 0"),
         Case(api("autoscaling:\n  max_replicas: 0"), "autoscaling.max_replicas: must be ≥ 1, got 0"),
         Case(
             api("autoscaling:\n  min_replicas: 5\n  max_replicas: 3"),
