@@ -112,7 +112,8 @@ let package = Package(
         .target(
             name: "CortexApp",
             dependencies: [
-                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses", "Workers",
+                "CortexConfig", "CortexProject", "ModelRepository", "PythonEnvironment", "Server", "ChildProcesses",
+                "Workers",
                 "WorkerProtocol", "CortexMetrics", "KubernetesManifests", "Scheduling",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -134,7 +135,8 @@ let package = Package(
         .testTarget(name: "CortexConfigTests", dependencies: ["CortexConfig"]),
         .testTarget(name: "CortexProjectTests", dependencies: ["CortexProject"]),
         .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"]),
-        .testTarget(name: "PythonEnvironmentTests", dependencies: ["PythonEnvironment"], resources: [.copy("fixtures")]),
+        .testTarget(
+            name: "PythonEnvironmentTests", dependencies: ["PythonEnvironment"], resources: [.copy("fixtures")]),
         .testTarget(
             name: "WorkerProtocolTests",
             dependencies: ["WorkerProtocol"],
