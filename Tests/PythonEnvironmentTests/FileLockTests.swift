@@ -27,7 +27,7 @@ struct FileLockTests {
         let holder = try Holder(path: path)
         // Safety net on a plain thread, so a blocking implementation fails instead of hanging.
         Thread.detachNewThread {
-            Thread.sleep(forTimeInterval: 5)
+            Thread.sleep(forTimeInterval: 30)  // generous: a loaded CI machine can starve the pool for seconds
             holder.release()
         }
 
@@ -78,7 +78,7 @@ struct FileLockTests {
         let holder = try Holder(path: path)
         defer { holder.release() }
         Thread.detachNewThread {  // safety net, as above
-            Thread.sleep(forTimeInterval: 5)
+            Thread.sleep(forTimeInterval: 30)  // generous: a loaded CI machine can starve the pool for seconds
             holder.release()
         }
         let waiter = Task {
