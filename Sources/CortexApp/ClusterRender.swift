@@ -19,8 +19,6 @@ public enum ClusterRender {
             try write(
                 ManifestRenderer.kustomization(files: files, namespace: options.namespace).yaml(),
                 to: directory + "/kustomization.yaml")
-        } catch let error as PreparedProject.Problems {
-            throw error
         } catch {
             throw PreparedProject.Problems(lines: ["cannot write the manifests to \(directory): \(error)"])
         }

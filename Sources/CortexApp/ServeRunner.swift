@@ -72,10 +72,16 @@ public enum ServeRunner {
                         "--python-env: the project's requirements.txt, dependencies.sh and conda-packages.txt are not installed; \(existing) is used as it is"
                     )
                 }
+                // Checked once per distinct set of runtime needs, not once per API.
+                var checked: [String: String] = [:]
                 for api in project.apis {
                     let runtime = WorkerRuntime.requirements(
                         for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api))
-                    pythons[api.name] = try await ExistingEnvironment.use(existing, runtimeRequirements: runtime).python
+                    if checked[runtime] == nil {
+                        checked[runtime] = try await ExistingEnvironment.use(existing, runtimeRequirements: runtime)
+                            .python
+                    }
+                    pythons[api.name] = checked[runtime]
                 }
                 return pythons
             }

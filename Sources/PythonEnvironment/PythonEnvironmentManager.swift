@@ -26,6 +26,8 @@ public struct PythonEnvironment: Sendable, Equatable {
 public struct PythonEnvironmentError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var output: String
+    /// The exit status of the step that failed, when a step ran and exited non-zero.
+    public var exitStatus: Int32? = nil
     /// The build stopped because its task was cancelled (SIGINT/SIGTERM during `serve`'s preparation).
     public var isCancellation: Bool = false
     public var description: String { output.isEmpty ? message : "\(message)\n\(output)" }
@@ -196,8 +198,7 @@ public struct PythonEnvironmentManager: Sendable {
         } catch {
             await Self.removeItem(environment.directory)
             guard !error.isCancellation else { throw error }
-            let status =
-                error.message.range(of: "exited with status ").map { String(error.message[$0.upperBound...]) } ?? "?"
+            let status = error.exitStatus.map(String.init) ?? "?"
             throw PythonEnvironmentError(
                 message:
                     "dependencies.sh of \(label) failed (exit status \(status)); fix it and start again. Its output:",
@@ -300,7 +301,7 @@ public struct PythonEnvironmentManager: Sendable {
             throw PythonEnvironmentError(
                 message:
                     "cannot \(step): `\(([executable] + arguments).joined(separator: " "))` exited with status \(result.status)",
-                output: result.output)
+                output: result.output, exitStatus: result.status)
         }
     }
 }

@@ -132,12 +132,10 @@ public final class Front: Sendable {
         case .failure(let error as DispatchError):
             switch error {
             case .overloaded(let limit):
-                var response = FrontResponse.error(
+                return .retryLater(
                     .serviceUnavailable,
                     "api \(api.name) already holds its limit of \(limit) requests (autoscaling.max_replica_concurrency); retry later",
                     requestID: requestID, extra: ("limit", limit))
-                response.headers.add(name: "retry-after", value: "1")
-                return response
             case .workerDied(let how):
                 target.logger.error("worker died while running request", metadata: ["request_id": .string(requestID)])
                 return .error(.badGateway, "the worker running this request died (\(how))", requestID: requestID)

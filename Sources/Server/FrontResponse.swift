@@ -38,8 +38,10 @@ public struct FrontResponse: Sendable {
     }
 
     /// The same, with `Retry-After: 1` (the client should come back: overloaded, no worker yet).
-    static func retryLater(_ status: HTTPResponseStatus, _ message: String, requestID: String?) -> FrontResponse {
-        var response = error(status, message, requestID: requestID)
+    static func retryLater(
+        _ status: HTTPResponseStatus, _ message: String, requestID: String?, extra: (key: String, value: Int)? = nil
+    ) -> FrontResponse {
+        var response = error(status, message, requestID: requestID, extra: extra)
         response.headers.add(name: "retry-after", value: "1")
         return response
     }
