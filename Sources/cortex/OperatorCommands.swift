@@ -1,0 +1,154 @@
+import ArgumentParser
+import CortexApp
+import Foundation
+
+/// Options every operating command shares: where it acts.
+struct TargetEnvironment: ParsableArguments {
+    @Option(
+        name: .customLong("env"),
+        help:
+            "Act on this environment of $CORTEX_HOME/environments.yaml (a Kubernetes cluster); default: the local operator."
+    )
+    var environment: String?
+
+    /// The cluster environment named, or nil for the local operator (`--env local` is the local one too).
+    var cluster: String? { environment == nil || environment == "local" ? nil : environment }
+}
+
+/// `cortex deploy`: sends a project's APIs to the local operator (or a cluster with `--env`).
+struct Deploy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Deploy every API of a cortex.yaml: to the local operator, or to a cluster with --env.")
+
+    @Argument(help: "A project directory or a config file (default: ./cortex.yaml).")
+    var path: String?
+
+    @Flag(help: "Wait until the APIs are live, showing progress.")
+    var wait = false
+
+    @Flag(help: "With --env: print the objects that would be applied, and apply nothing.")
+    var dryRun = false
+
+    @OptionGroup var target: TargetEnvironment
+
+    func run() async throws {
+        try await CommandFailure.reporting {
+            if let cluster = target.cluster {
+                try ClusterCLI.deploy(path: path, environment: cluster, dryRun: dryRun, wait: wait)
+            } else {
+                try await OperatorCLI.deploy(path: path, wait: wait)
+            }
+        }
+    }
+}
+
+/// `cortex get`: the deployed APIs and their status.
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the deployed APIs, or one API in detail.")
+
+    @Argument(help: "One API's name (default: every API).")
+    var name: String?
+
+    @Option(name: .shortAndLong, help: "Output format: table (default) or json.")
+    var output: String = "table"
+
+    @OptionGroup var target: TargetEnvironment
+
+    func run() async throws {
+        guard output == "table" || output == "json" else {
+            throw ValidationError("-o must be table or json, got \(output)")
+        }
+        try await CommandFailure.reporting {
+            if let cluster = target.cluster {
+                try ClusterCLI.get(name: name, json: output == "json", environment: cluster)
+            } else {
+                try await OperatorCLI.get(name: name, json: output == "json")
+            }
+        }
+    }
+}
+
+/// `cortex logs`: follows one API's log.
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow an API's log until interrupted.")
+
+    @Argument(help: "The API's name.")
+    var name: String
+
+    @Option(help: "Start with the last N lines (default: 100 when following).")
+    var tail: Int?
+
+    @Flag(help: "Print the log and exit instead of following it.")
+    var noFollow = false
+
+    @OptionGroup var target: TargetEnvironment
+
+    func run() async throws {
+        try await CommandFailure.reporting {
+            if let cluster = target.cluster {
+                try ClusterCLI.logs(name: name, tail: tail, follow: !noFollow, environment: cluster)
+            } else {
+                try await OperatorCLI.logs(name: name, tail: tail, follow: !noFollow)
+            }
+        }
+    }
+}
+
+/// `cortex delete`: drains and removes an API.
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drain an API (accepted requests finish), stop its workers and remove it.")
+
+    @Argument(help: "The API's name.")
+    var name: String
+
+    @OptionGroup var target: TargetEnvironment
+
+    func run() async throws {
+        try await CommandFailure.reporting {
+            if let cluster = target.cluster {
+                try ClusterCLI.delete(name: name, environment: cluster)
+            } else {
+                try await OperatorCLI.delete(name: name)
+            }
+        }
+    }
+}
+
+/// `cortex refresh`: restarts an API's replicas as a rolling update, without a config change.
+struct Refresh: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restart an API's replicas as a rolling update (update_strategy), without a config change.")
+
+    @Argument(help: "The API's name.")
+    var name: String
+
+    @OptionGroup var target: TargetEnvironment
+
+    func run() async throws {
+        try await CommandFailure.reporting {
+            if let cluster = target.cluster {
+                try ClusterCLI.refresh(name: name, environment: cluster)
+            } else {
+                try await OperatorCLI.refresh(name: name)
+            }
+        }
+    }
+}
+
+/// Prints a command's failure as `error: …` (validation problems as `validate` prints them) and exits 1.
+enum CommandFailure {
+    static func reporting(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let problems as PreparedProject.Problems {
+            FileHandle.standardError.write(Data((problems.description + "\n").utf8))
+            throw ExitCode.failure
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
