@@ -115,7 +115,6 @@ public enum ServeRunner {
 
         let mainApp = FrontServer(
             front: Front(
-                routes: RouteTable(endpoints: project.apis.map { ($0.name, $0.networking.endpoint) }),
                 registry: registry, requestIDs: requestIDs, logger: logger, metricsExposition: exporter.exposition),
             host: options.host, port: options.port, limits: options.readLimits,
             onBound: { port in frontPort.fulfil(port) }, logger: logger)
@@ -133,7 +132,7 @@ public enum ServeRunner {
             services.append(
                 FrontServer(
                     front: Front(
-                        routes: RouteTable(dedicatedTo: api.name), registry: registry, requestIDs: requestIDs,
+                        dedicatedTo: api.name, registry: registry, requestIDs: requestIDs,
                         logger: logger, metricsExposition: exporter.exposition),
                     host: options.host, port: localPort, limits: options.readLimits, logger: logger))
         }

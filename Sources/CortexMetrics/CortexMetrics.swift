@@ -22,6 +22,11 @@ public enum MetricNames {
     public static let workersReady = "cortex_workers_ready"
     /// Worker processes respawned after exiting.
     public static let workerRestarts = "cortex_worker_restarts_total"
+    /// Replicas of an API taking requests, and how many the autoscaler (or the config) asks for.
+    public static let replicas = "cortex_replicas"
+    public static let replicasDesired = "cortex_replicas_desired"
+    /// Seconds from a request reaching an API scaled to zero to its first replica being ready.
+    public static let coldStart = "cortex_cold_start_seconds"
 
     static let help: [String: String] = [
         requests: "Requests answered by the front, by API and status class.",
@@ -33,6 +38,9 @@ public enum MetricNames {
         workers: "Worker processes an API runs.",
         workersReady: "Worker processes of an API that are ready to take requests.",
         workerRestarts: "Worker processes respawned after they exited.",
+        replicas: "Replicas of an API taking requests.",
+        replicasDesired: "Replicas an API should run: the autoscaler's decision, or the configured count.",
+        coldStart: "Seconds from a request reaching an API scaled to zero to its first replica being ready.",
     ]
 
     /// Latency buckets from half a millisecond (a fast echo) to 30 s (a slow model).

@@ -10,39 +10,37 @@ import Workers
 /// becomes an HTTP response. Shared by every connection on the port; the per-connection I/O is
 /// `FrontConnectionHandler`.
 public final class Front: Sendable {
-    /// An API a prediction goes to, with what a request needs resolved once: its pool (attached
-    /// later, read without a lock) and a logger tagged with its name.
-    struct Target: Sendable {
-        let registered: RegisteredAPI
-        let logger: Logger
-        let metrics: APIMetrics
-        var api: ServedAPI { registered.api }
-    }
+    /// An API a prediction goes to, as routing resolved it.
+    typealias Target = RegisteredAPI
 
-    let routes: RouteTable
+    /// The routes of a port dedicated to one API (`networking.local_port`); nil on the main port,
+    /// which follows the registry's routing as APIs come and go.
+    let dedicatedRoutes: RouteTable?
     let registry: APIRegistry
     let requestIDs: RequestIDGenerator
     let logger: Logger
-    let targets: [String: Target]
     /// The Prometheus exposition `GET /metrics` answers (nil: 404).
     let metricsExposition: (@Sendable () -> [UInt8])?
     /// How long past `predictor.timeout` a worker may keep running a request before it is killed.
     static let stuckWorkerGrace = 5.0
 
     public init(
-        routes: RouteTable, registry: APIRegistry, requestIDs: RequestIDGenerator, logger: Logger,
+        dedicatedTo api: String? = nil, registry: APIRegistry, requestIDs: RequestIDGenerator, logger: Logger,
         metricsExposition: (@Sendable () -> [UInt8])? = nil
     ) {
         self.metricsExposition = metricsExposition
-        self.routes = routes
+        self.dedicatedRoutes = api.map { RouteTable(dedicatedTo: $0) }
         self.registry = registry
         self.requestIDs = requestIDs
         self.logger = logger
-        self.targets = registry.apis.mapValues { registered in
-            var tagged = logger
-            tagged[metadataKey: "api"] = .string(registered.api.name)
-            return Target(registered: registered, logger: tagged, metrics: APIMetrics(api: registered.api.name))
-        }
+    }
+
+    /// Where a request goes, and the API it goes to when it is a prediction.
+    func route(_ head: HTTPRequestHead, routing: APIRegistry.Routing) -> (RouteTable.Decision, Target?) {
+        let decision = (dedicatedRoutes ?? routing.routes).route(
+            method: head.method.rawValue, path: head.uri, host: head.headers.first(name: "host"))
+        guard case .predict(let name) = decision else { return (decision, nil) }
+        return (decision, routing.apis[name])
     }
 
     // MARK: Everything but predictions

@@ -30,11 +30,11 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         /// Answered once the request has been read; its body is dropped.
         case answering(HTTPRequestHead, FrontResponse, Prediction?)
         /// A prediction's body is being read.
-        case collecting(Prediction, WorkerPool, body: ByteBuffer?)
+        case collecting(Prediction, ReplicaSet, body: ByteBuffer?)
         /// Answered before its body ended (too large): the rest is read and dropped.
         case discarding
         /// With the workers; answered by the pool, the deadline or the client leaving.
-        case waiting(Prediction, WorkerPool, deadline: Scheduled<Void>?)
+        case waiting(Prediction, ReplicaSet, deadline: Scheduled<Void>?)
     }
 
     private let front: Front
@@ -42,9 +42,14 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Tells the pool when the client goes away (the pool watches it while a request is queued).
     private let client = ConnectionGuard()
     private var context: ChannelHandlerContext?
+    /// The registry's routing as of `routingVersion`; reloaded when the registry changes.
+    private var routing: APIRegistry.Routing
+    private var routingVersion: Int
 
     init(front: Front) {
         self.front = front
+        self.routingVersion = front.registry.version
+        self.routing = front.registry.routing
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -89,9 +94,10 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let decision = front.routes.route(
-            method: head.method.rawValue, path: head.uri, host: head.headers.first(name: "host"))
-        guard case .predict(let name) = decision, let target = front.targets[name] else {
+        let version = front.registry.version
+        if version != routingVersion { (routing, routingVersion) = (front.registry.routing, version) }
+        let (decision, resolved) = front.route(head, routing: routing)
+        guard let target = resolved else {
             phase = .answering(head, front.answer(decision, method: head.method, uri: head.uri), nil)
             return
         }
@@ -99,7 +105,8 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let prediction = Prediction(
             head: head, target: target, id: id, idString: Front.requestID(clientSent: head.headers, generated: id),
             started: .now())
-        guard let pool = target.registered.pool else {
+        let replicas = target.replicas
+        guard replicas.acceptsRequests else {
             phase = .answering(head, Front.notReadyYet(target.api), prediction)
             return
         }
@@ -110,12 +117,12 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             finish(prediction, Front.tooLarge(target.api))
             return
         }
-        phase = .collecting(prediction, pool, body: nil)
+        phase = .collecting(prediction, replicas, body: nil)
     }
 
     // MARK: Dispatch
 
-    private func dispatch(_ prediction: Prediction, to pool: WorkerPool, body: ByteBuffer) {
+    private func dispatch(_ prediction: Prediction, to pool: ReplicaSet, body: ByteBuffer) {
         guard let context else { return }
         var prediction = prediction
         let head = prediction.head
