@@ -10,15 +10,18 @@ public struct CortexLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     let label: String
+    /// (The operator) where the lines of each API go instead of stderr.
+    let apiLogs: APILogFiles?
 
     struct Rendered: Sendable {
         var tags: String
         var rest: String
     }
 
-    public init(label: String, level: Logger.Level) {
+    public init(label: String, level: Logger.Level, apiLogs: APILogFiles? = nil) {
         self.label = label
         self.logLevel = level
+        self.apiLogs = apiLogs
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -39,10 +42,14 @@ public struct CortexLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let parts: Rendered
+        var writer = LogWriter.standardError
         if let extra = event.metadata, !extra.isEmpty {
-            parts = Self.render(metadata.merging(extra) { _, new in new })
+            let merged = metadata.merging(extra) { _, new in new }
+            parts = Self.render(merged)
+            if let apiLogs, case .string(let api) = merged["api"] { writer = apiLogs.writer(for: api) }
         } else {
             parts = Self.render(metadata)
+            if let apiLogs, case .string(let api) = metadata["api"] { writer = apiLogs.writer(for: api) }
         }
         var line = Timestamp.now()
         line += " "
@@ -52,7 +59,7 @@ public struct CortexLogHandler: LogHandler {
         line += event.message.description
         line += parts.rest
         line += "\n"
-        LogWriter.standardError.append(line, urgent: event.level >= .warning)
+        writer.append(line, urgent: event.level >= .warning)
     }
 
     static let levelNames: [Logger.Level: String] = Dictionary(
@@ -104,7 +111,10 @@ enum Timestamp {
 /// pays no syscall per log line. Without a running flusher (before serving starts, `validate`), every
 /// line is written at once.
 public final class LogWriter: Sendable {
-    public static let standardError = LogWriter(descriptor: 2)
+    public static let standardError: LogWriter = {
+        atexit { LogWriter.standardError.flush() }
+        return LogWriter(descriptor: 2)
+    }()
 
     private let descriptor: Int32
     private let pending = Mutex<[UInt8]>([])
@@ -114,9 +124,9 @@ public final class LogWriter: Sendable {
     let batching = Atomic<Bool>(false)
     static let flushThreshold = 16 * 1024
 
-    init(descriptor: Int32) {
+    init(descriptor: Int32, batching: Bool = false) {
         self.descriptor = descriptor
-        atexit { LogWriter.standardError.flush() }
+        self.batching.store(batching, ordering: .relaxed)
     }
 
     func append(_ line: String, urgent: Bool) {
@@ -151,27 +161,64 @@ public final class LogWriter: Sendable {
     }
 }
 
-/// Flushes `LogWriter.standardError` every 20 ms while serving; the last service to stop, so every
-/// line logged during a graceful shutdown is written.
+/// Flushes `LogWriter.standardError` (and, in the operator, every API's log) every 20 ms while
+/// serving; the last service to stop, so every line logged during a graceful shutdown is written.
 public struct LogFlushService: Service {
-    let writer: LogWriter
+    let apiLogs: APILogFiles?
     static let interval = Duration.milliseconds(20)
 
-    public init(writer: LogWriter = .standardError) {
-        self.writer = writer
+    public init(apiLogs: APILogFiles? = nil) {
+        self.apiLogs = apiLogs
     }
 
     public func run() async throws {
+        let writer = LogWriter.standardError
         writer.batching.store(true, ordering: .relaxed)
         defer {
             writer.batching.store(false, ordering: .relaxed)
             writer.flush()
+            apiLogs?.flushAll()
         }
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: Self.interval)
                 writer.flush()
+                apiLogs?.flushAll()
             }
         }
+    }
+}
+
+/// The operator's per-API logs: `logs/<api>.log` under `CORTEX_HOME` (0600, appended), each with a
+/// batching `LogWriter` that `LogFlushService` flushes. What `cortex logs NAME` follows.
+public final class APILogFiles: Sendable {
+    let directory: String
+    private let writers = Mutex<[String: (descriptor: Int32, writer: LogWriter)]>([:])
+
+    public init(directory: String) { self.directory = directory }
+
+    /// The API's writer, opening its file on first use (stderr if it cannot be opened).
+    func writer(for api: String) -> LogWriter {
+        writers.withLock { writers in
+            if let open = writers[api] { return open.writer }
+            let descriptor = Glibc.open("\(directory)/\(api).log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { return LogWriter.standardError }
+            let writer = LogWriter(descriptor: descriptor, batching: true)
+            writers[api] = (descriptor, writer)
+            return writer
+        }
+    }
+
+    public func flushAll() {
+        for writer in writers.withLock({ $0.values.map(\.writer) }) { writer.flush() }
+    }
+
+    /// Flushes and closes an API's log (deleted: its file is removed too).
+    public func close(_ api: String, removingFile: Bool) {
+        if let open = writers.withLock({ $0.removeValue(forKey: api) }) {
+            open.writer.flush()
+            Glibc.close(open.descriptor)
+        }
+        if removingFile { unlink("\(directory)/\(api).log") }
     }
 }

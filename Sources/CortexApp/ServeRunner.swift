@@ -256,14 +256,9 @@ struct PoolsService: Service {
         for api in project.apis {
             let pool = WorkerPool(
                 configuration: WorkerPoolConfiguration(
-                    apiName: api.name, pythonExecutable: pythons[api.name]!, projectDirectory: stagedRoot,
-                    environment: WorkerSpec.environment(
-                        api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory,
-                        gpuDevices: gpuDevices[api.name]),
-                    workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: host, frontPort: port),
-                    processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
-                    admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,
-                    noWorkerTimeout: noWorkerTimeout, batching: WorkerSpec.frontBatching(api)),
+                    api: api, project: project, stagedRoot: stagedRoot, python: pythons[api.name]!, frontHost: host,
+                    frontPort: port, grace: grace, noWorkerTimeout: noWorkerTimeout, cacheDirectory: cacheDirectory,
+                    gpuDevices: gpuDevices[api.name]),
                 socketPath: "\(runtimeDirectory)/\(api.name).sock", logger: logger)
             pools.append(pool)
             registry.attach(pool, to: api.name)

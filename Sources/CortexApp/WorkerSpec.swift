@@ -1,6 +1,7 @@
 import CortexConfig
 import Foundation
 import Scheduling
+import Workers
 
 /// What a worker process is told about its API: `CORTEX_WORKER_SPEC` and the environment variables
 /// Cortex gave predictors (`docs/PROTOCOL.md`, "Launching a worker").
@@ -65,5 +66,24 @@ enum WorkerSpec {
         // The API's GPUs (compute.gpu), shared by its workers.
         if let gpuDevices { environment["CUDA_VISIBLE_DEVICES"] = gpuDevices.joined(separator: ",") }
         return environment
+    }
+}
+
+extension WorkerPoolConfiguration {
+    /// The worker pool of one replica of `api` (`cortex serve` runs one per API; the operator as many
+    /// as it scales to).
+    init(
+        api: APISpec, project: PreparedProject, stagedRoot: String, python: String, frontHost: String,
+        frontPort: Int, grace: Double, noWorkerTimeout: Double, cacheDirectory: String, gpuDevices: [String]?
+    ) {
+        self.init(
+            apiName: api.name, pythonExecutable: python, projectDirectory: stagedRoot,
+            environment: WorkerSpec.environment(
+                api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory,
+                gpuDevices: gpuDevices),
+            workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: frontHost, frontPort: frontPort),
+            processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
+            admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,
+            noWorkerTimeout: noWorkerTimeout, batching: WorkerSpec.frontBatching(api))
     }
 }

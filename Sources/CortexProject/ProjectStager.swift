@@ -23,8 +23,9 @@ public enum ProjectStager {
     /// `destination` is created with its parents; if it already exists it is removed first, so
     /// re-staging never leaves stale files behind. Refuses a destination that is `/`, the home
     /// directory, or the project root or one of its ancestors (removing it would delete the
-    /// project), and file paths that are absolute or contain `..`.
-    public static func stage(root: String, files: [String], into destination: String)
+    /// project), and file paths that are absolute or contain `..`. Files are hard-linked where the
+    /// file system allows, unless `copying` (a snapshot that later edits to the project must not reach).
+    public static func stage(root: String, files: [String], into destination: String, copying: Bool = false)
         throws(ProjectError)
     {
         guard let resolvedRoot = PathUtil.resolve(root) else {
@@ -83,19 +84,19 @@ public enum ProjectStager {
                     createdDirectories.insert(parent)
                 }
             }
-            try stageFile(source: source, target: target)
+            try stageFile(source: source, target: target, copying: copying)
         }
     }
 
-    /// Hard-links `source` (resolved through symlinks) to `target`, or copies it.
-    static func stageFile(source: String, target: String) throws(ProjectError) {
+    /// Hard-links `source` (resolved through symlinks) to `target` (unless `copying`), or copies it.
+    static func stageFile(source: String, target: String, copying: Bool) throws(ProjectError) {
         guard let real = PathUtil.resolve(source), let info = FileInfo.statAt(real) else {
             throw ProjectError("\(source): file does not exist")
         }
         guard info.kind == .regular else {
             throw ProjectError("\(source): not a regular file")
         }
-        if link(real, target) == 0 { return }
+        if !copying, link(real, target) == 0 { return }
         try copy(source: real, target: target, permissions: info.permissions)
     }
 

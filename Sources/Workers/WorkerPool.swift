@@ -75,6 +75,8 @@ public final class WorkerPool: Service, Sendable {
         case waiting([CheckedContinuation<Void, any Error>])
         case done
         case failed(WorkerStartupError)
+        /// Stopped before every worker was ready.
+        case stopped
     }
 
     struct State {
@@ -144,6 +146,13 @@ public final class WorkerPool: Service, Sendable {
             return Array(state.pending.values)
         }
         for request in pending { request.complete(.failure(DispatchError.shuttingDown)) }
+        // Stopped before every worker was ready: whoever waits for readiness learns it will not come.
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard case .waiting(let waiters) = state.startup else { return [] }
+            state.startup = .stopped
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: CancellationError()) }
         try? await listener.close()
         unlink(socketPath)
         if case .failed(let error) = state.withLock({ $0.startup }) { throw error }
@@ -159,6 +168,7 @@ public final class WorkerPool: Service, Sendable {
                     return nil
                 case .done: return .success(())
                 case .failed(let error): return .failure(error)
+                case .stopped: return .failure(.init(apiName: configuration.apiName, message: "stopped before it was ready", details: ""))
                 }
             }
             if let outcome { continuation.resume(with: outcome) }
@@ -634,7 +644,8 @@ private final class WriteEnds: Sendable {
 }
 
 extension Duration {
-    var seconds: Double {
+    /// The duration in seconds, as a `Double`.
+    public var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

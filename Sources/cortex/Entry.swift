@@ -24,6 +24,7 @@ struct Cortex: AsyncParsableCommand {
         abstract: "Serve Cortex predictors (cortex.yaml + predictor.py) as HTTP APIs.",
         subcommands: [
             Serve.self, Validate.self, Deploy.self, Get.self, Logs.self, Delete.self, Refresh.self, Cluster.self,
+            OperatorCommand.self,
         ])
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CortexApp
 import Foundation
+import Logging
 
 /// Options every operating command shares: where it acts.
 struct TargetEnvironment: ParsableArguments {
@@ -132,6 +133,24 @@ struct Refresh: AsyncParsableCommand {
             } else {
                 try await OperatorCLI.refresh(name: name)
             }
+        }
+    }
+}
+
+/// `cortex operator`: the local operator itself, which the other commands start in the background.
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator",
+        abstract:
+            "Run the local operator in the foreground (deploy, get, logs, delete and refresh start it in the background when none runs). CORTEX_HOME, CORTEX_PORT and CORTEX_HOST configure it."
+    )
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["CORTEX_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        try await CommandFailure.reporting {
+            try await OperatorRunner.run(try OperatorOptions(), level: Logger.Level(rawValue: logLevel) ?? .info)
         }
     }
 }
