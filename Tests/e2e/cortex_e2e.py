@@ -152,3 +152,94 @@ ECHO_YAML = """
     type: python
     path: predictor.py
 """
+
+
+class Operator:
+    """A local operator under a fresh CORTEX_HOME: the CLI commands as subprocesses, and at the end
+    every process the operator started is stopped (its session is killed)."""
+
+    def __init__(self, home=None, port=None):
+        import tempfile
+        # Unix socket paths are limited to 107 bytes: a short home, not pytest's long tmp_path.
+        self.home = pathlib.Path(home or tempfile.mkdtemp(prefix="cx-", dir="/tmp"))
+        self.port = port or free_port()
+        self.env = dict(os.environ, CORTEX_HOME=str(self.home), CORTEX_PORT=str(self.port))
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args, timeout=300, check=True):
+        result = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, env=self.env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"cortex {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def deploy(self, project, wait=True, check=True):
+        return self.cli("deploy", str(project), *(["--wait"] if wait else []), check=check)
+
+    def get_json(self, name=None):
+        import json
+        return json.loads(self.cli("get", "-o", "json", *([name] if name else [])).stdout)["realtime_apis"]
+
+    def pid(self):
+        try:
+            return int((self.home / "operator.lock").read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def alive(self):
+        pid = self.pid()
+        return bool(pid) and running(pid)
+
+    def post(self, path, **kwargs):
+        kwargs.setdefault("timeout", 60)
+        return requests.post(self.url + path, **kwargs)
+
+    def kill(self, sig=signal.SIGKILL):
+        """Kills the operator (and, with SIGKILL, its whole session: the workers too)."""
+        pid = self.pid()
+        if not pid:
+            return
+        try:
+            if sig == signal.SIGKILL:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + 60
+        while time.time() < deadline and running(pid):
+            time.sleep(0.05)
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+        self.kill(signal.SIGKILL)
+
+    def log(self, name):
+        path = self.home / "logs" / f"{name}.log"
+        return path.read_text() if path.exists() else ""
+
+
+def running(pid):
+    """Whether a process exists and is not a zombie."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def operator_processes(home):
+    """Pids of `cortex operator` processes whose CORTEX_HOME is `home`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            environ = open(f"/proc/{entry}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if len(cmdline) >= 2 and cmdline[1] == b"operator" and f"CORTEX_HOME={home}".encode() in environ:
+            found.append(int(entry))
+    return found

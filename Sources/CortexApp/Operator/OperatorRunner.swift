@@ -32,8 +32,8 @@ public struct OperatorOptions: Sendable {
 /// The local operator process: the front on `CORTEX_PORT` for every deployed API, the control socket,
 /// and the deployments, until SIGTERM/SIGINT (then everything drains; the state stays on disk).
 public enum OperatorRunner {
-    /// Holds `operator.lock` for the process's life: one operator per `CORTEX_HOME`. Returns false when
-    /// another operator holds it.
+    /// Holds `operator.lock` for the process's life (with its pid inside): one operator per
+    /// `CORTEX_HOME`. Returns false when another operator holds it.
     static func lock(_ home: OperatorHome) throws(OperatorError) -> Bool {
         let descriptor = open(home.lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
@@ -43,6 +43,10 @@ public enum OperatorRunner {
             close(descriptor)
             return false
         }
+        // The holder's pid, for people and tests (the lock, not this number, is what counts).
+        _ = ftruncate(descriptor, 0)
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
         return true  // kept open (and locked) until the process exits
     }
 

@@ -53,8 +53,8 @@ actor OperatorDeployments {
     // MARK: Commands
 
     /// `deploy`: snapshots the project and applies every API of it; returns a line per API and the
-    /// deployments to wait for (with the generation each must reach).
-    func deploy(configFile: String) throws -> (lines: [String], changed: [(APIDeployment, Int)]) {
+    /// deployments `--wait` waits for (with the generation each must reach).
+    func deploy(configFile: String) throws -> (lines: [String], waitFor: [(APIDeployment, Int)]) {
         let project = try PreparedProject.load(path: configFile)
         let snapshot = try context.store.snapshot(project)
         let configName = (project.configFile as NSString).lastPathComponent
@@ -66,6 +66,7 @@ actor OperatorDeployments {
                 existing.state.failedGeneration != existing.record.generation
             {
                 lines.append("\(api.name) (RealtimeAPI) is up to date")
+                changed.append((existing, existing.record.generation))  // --wait still waits for it to be live
                 continue
             }
             let record = DeployedAPI(
@@ -87,7 +88,7 @@ actor OperatorDeployments {
             }
         }
         context.store.collectGarbage(keeping: deployments.values.map(\.record))
-        return (lines, changed)
+        return (lines, waitFor: changed)
     }
 
     /// `refresh`: the same version again under a new generation, so every replica is replaced.
@@ -216,9 +217,9 @@ struct ControlConnection {
             try await deployments.delete(name)
             try await send(.done("deleted \(name)"))
         case .deploy:
-            let (lines, changed) = try await deployments.deploy(configFile: try required(request.config))
+            let (lines, waitFor) = try await deployments.deploy(configFile: try required(request.config))
             for line in lines { try await send(.progress(line)) }
-            if request.wait == true { try await waitUntilSettled(changed, send: send) }
+            if request.wait == true { try await waitUntilSettled(waitFor, send: send) }
             try await send(.done(port: port))
         case .refresh:
             let name = try required(request.name)
