@@ -151,7 +151,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
-        .testTarget(name: "CortexAppTests", dependencies: ["CortexApp"]),
+        .testTarget(name: "CortexAppTests", dependencies: ["CortexApp", "CortexConfig"]),
         .testTarget(name: "KubernetesManifestsTests", dependencies: ["KubernetesManifests", "CortexConfig"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],

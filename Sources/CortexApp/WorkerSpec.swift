@@ -81,7 +81,8 @@ extension WorkerPoolConfiguration {
             environment: WorkerSpec.environment(
                 api: api, project: project, stagedRoot: stagedRoot, cacheDirectory: cacheDirectory,
                 gpuDevices: gpuDevices),
-            workerSpecJSON: WorkerSpec.json(api: api, stagedRoot: stagedRoot, frontHost: frontHost, frontPort: frontPort),
+            workerSpecJSON: WorkerSpec.json(
+                api: api, stagedRoot: stagedRoot, frontHost: frontHost, frontPort: frontPort),
             processes: api.predictor.processesPerReplica, threadsPerProcess: api.predictor.threadsPerProcess,
             admissionLimit: api.autoscaling.maxReplicaConcurrency, shutdownGrace: grace,
             noWorkerTimeout: noWorkerTimeout, batching: WorkerSpec.frontBatching(api))

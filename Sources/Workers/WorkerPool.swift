@@ -168,7 +168,9 @@ public final class WorkerPool: Service, Sendable {
                     return nil
                 case .done: return .success(())
                 case .failed(let error): return .failure(error)
-                case .stopped: return .failure(.init(apiName: configuration.apiName, message: "stopped before it was ready", details: ""))
+                case .stopped:
+                    return .failure(
+                        .init(apiName: configuration.apiName, message: "stopped before it was ready", details: ""))
                 }
             }
             if let outcome { continuation.resume(with: outcome) }

@@ -52,7 +52,6 @@ import Workers
 
 @Suite struct FrontAnswerTests {
     let front = Front(
-        routes: RouteTable(endpoints: [("iris", "/iris")]),
         registry: APIRegistry(apis: [ServedAPI(name: "iris", endpoint: "/iris", maxRequestSize: 10)]),
         requestIDs: .init(), logger: .init(label: "test"))
 
@@ -95,7 +94,7 @@ import Workers
     }
 
     @Test func overloadedNamesTheLimitAndAsksToRetry() {
-        let target = front.targets["iris"]!
+        let target = front.registry.apis["iris"]!
         let response = front.response(
             for: .failure(DispatchError.overloaded(limit: 3)), target: target, requestID: "0000000000000001")
         #expect(response.status == .serviceUnavailable)
@@ -114,14 +113,14 @@ import Workers
     ])
     func dispatchErrorsBecomeTheirStatus(error: DispatchError, status: Int, message: String) {
         let response = front.response(
-            for: .failure(error), target: front.targets["iris"]!, requestID: "00000000000000aa")
+            for: .failure(error), target: front.registry.apis["iris"]!, requestID: "00000000000000aa")
         #expect(response.status.code == status)
         #expect(Self.text(response).contains(message))
     }
 
     @Test func aWithdrawnRequestIsLoggedAs499() {
         let response = front.response(
-            for: .failure(CancellationError()), target: front.targets["iris"]!, requestID: "1")
+            for: .failure(CancellationError()), target: front.registry.apis["iris"]!, requestID: "1")
         #expect(response.status.code == 499)
     }
 

@@ -175,7 +175,9 @@ final class APIDeployment: Sendable {
         let seen = state
         let totals = context.registry.apis[name]?.metrics.totals
         var answers: [String: Int] = [:]
-        for (statusClass, count) in totals?.byClass ?? [:] where statusClass >= 2 { answers["\(statusClass)XX"] = count }
+        for (statusClass, count) in totals?.byClass ?? [:] where statusClass >= 2 {
+            answers["\(statusClass)XX"] = count
+        }
         return APIStatus(
             name: name, code: seen.code, message: seen.message, upToDateReplicas: seen.upToDate,
             requestedReplicas: seen.desired, staleReplicas: seen.stale, updatedAt: version.record.updatedAt,
@@ -333,7 +335,9 @@ final class APIDeployment: Sendable {
             }
             guard step.startNew > 0 else { continue }
             let python = try await environment(for: version, pythons: &pythons)
-            progress("starting \(step.startNew) replica\(step.startNew == 1 ? "" : "s") of api \(name) (generation \(generation))")
+            progress(
+                "starting \(step.startNew) replica\(step.startNew == 1 ? "" : "s") of api \(name) (generation \(generation))"
+            )
             let started = try await startReplicas(step.startNew, of: version, python: python)
             for replica in started {
                 set.add(replica.pool)
@@ -357,7 +361,8 @@ final class APIDeployment: Sendable {
         let api = version.api
         progress("preparing the Python environment of api \(name)")
         let environment = try await context.environments.environment(
-            runtimeRequirements: WorkerRuntime.requirements(for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
+            runtimeRequirements: WorkerRuntime.requirements(
+                for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
             projectRequirements: version.project.requirements, setup: version.project.setup,
             workingDirectory: version.root, label: "api \(name)")
         pythons = [version.record.generation: environment.python]
@@ -381,7 +386,8 @@ final class APIDeployment: Sendable {
                 pool.updateModels(catalog.frameJSON)
                 context.registry.setModelMetadata(catalog.summaryJSON, for: name)
             }
-            started.append(Replica(pool: pool, generation: version.record.generation, task: Task { try await pool.run() }))
+            started.append(
+                Replica(pool: pool, generation: version.record.generation, task: Task { try await pool.run() }))
         }
         do {
             let starting = started

@@ -83,4 +83,3 @@ struct APIStatus: Codable, Sendable, Equatable {
     /// The resolved API spec, as `cortex validate` prints it.
     var spec: APISpec
 }
-

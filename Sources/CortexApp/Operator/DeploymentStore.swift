@@ -27,7 +27,8 @@ struct DeploymentStore: Sendable {
         for file in names.sorted() where file.hasSuffix(".json") {
             let path = home.apis + "/" + file
             do {
-                apis.append(try JSONDecoder().decode(DeployedAPI.self, from: Data(contentsOf: URL(fileURLWithPath: path))))
+                apis.append(
+                    try JSONDecoder().decode(DeployedAPI.self, from: Data(contentsOf: URL(fileURLWithPath: path))))
             } catch {
                 problems.append("\(path): unreadable, skipped (\(error))")
             }

@@ -18,7 +18,9 @@ public enum OperatorCLI {
                 print("api \(api.name) is live at http://127.0.0.1:\(port)\(api.networking.endpoint)")
             }
         }
-        print("\nnext: cortex get · cortex get \(project.apis.first?.name ?? "API") · cortex logs \(project.apis.first?.name ?? "API")")
+        print(
+            "\nnext: cortex get · cortex get \(project.apis.first?.name ?? "API") · cortex logs \(project.apis.first?.name ?? "API")"
+        )
     }
 
     public static func get(name: String?, json: Bool) async throws {
@@ -150,7 +152,8 @@ enum OperatorClient {
             try await Task.sleep(for: .milliseconds(50))
             if let channel = try? await connect(home) { return channel }
         }
-        let tail = (try? String(contentsOfFile: home.operatorLog, encoding: .utf8))?
+        let tail =
+            (try? String(contentsOfFile: home.operatorLog, encoding: .utf8))?
             .split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
         throw OperatorError(
             "the operator did not start within 20 s (its log, \(home.operatorLog), ends with:\n\(tail))")
@@ -180,7 +183,8 @@ enum OperatorClient {
         var pid: pid_t = 0
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard status == 0 else {
-            throw OperatorError("cannot start the operator (\(executable) operator): \(String(cString: strerror(status)))")
+            throw OperatorError(
+                "cannot start the operator (\(executable) operator): \(String(cString: strerror(status)))")
         }
     }
 }

@@ -48,7 +48,9 @@ public struct OperatorHome: Sendable {
     public func prepare() throws(OperatorError) {
         var info = stat()
         if lstat(path, &info) != 0 {
-            guard errno == ENOENT else { throw OperatorError("CORTEX_HOME \(path): \(String(cString: strerror(errno)))") }
+            guard errno == ENOENT else {
+                throw OperatorError("CORTEX_HOME \(path): \(String(cString: strerror(errno)))")
+            }
             do {
                 try FileManager.default.createDirectory(
                     atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -87,7 +87,8 @@ public enum OperatorRunner {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw OperatorError(
-                "cannot listen on \(options.host):\(options.port): the port is in use (set CORTEX_PORT to another port)")
+                "cannot listen on \(options.host):\(options.port): the port is in use (set CORTEX_PORT to another port)"
+            )
         }
     }
 }

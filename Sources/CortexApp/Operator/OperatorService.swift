@@ -167,7 +167,8 @@ struct OperatorService: Service {
                 try await server.executeThenClose { connections in
                     for try await connection in connections {
                         group.addTask {
-                            await ControlConnection(deployments: deployments, port: port, logger: logger).handle(connection)
+                            await ControlConnection(deployments: deployments, port: port, logger: logger).handle(
+                                connection)
                         }
                     }
                 }
@@ -245,7 +246,8 @@ struct ControlConnection {
             let poll = Task {
                 while !Task.isCancelled {
                     let state = deployment.state
-                    if state.settledGeneration.map({ $0 >= generation }) == true || state.failedGeneration == generation {
+                    if state.settledGeneration.map({ $0 >= generation }) == true || state.failedGeneration == generation
+                    {
                         deployment.stopWatching(id)
                         return
                     }
