@@ -5,7 +5,8 @@
 #   CORTEX_BIN      use this binary instead of building .build/release/cortex
 #   WORKLOAD="echo onnx" (default; or all, echo, onnx)
 #   DURATION=10s WARMUP=3s CONCURRENCIES="1 8 64" COLD_RUNS=3 SERVER_CPU=0 CLIENT_CPU=1
-#   TARGETS="cortex baseline baseline-lean"   BASELINE_ARGS="--loop asyncio --http h11" (pure-Python baseline)
+#   TARGETS="cortex baseline baseline-lean" (or cortex-operator: the API deployed to a local operator)
+#   BASELINE_ARGS="--loop asyncio --http h11" (pure-Python baseline)
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

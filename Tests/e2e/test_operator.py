@@ -359,3 +359,15 @@ def test_metrics_show_replicas_and_pass_promtool(operator, tmp_path):
     assert 'cortex_replicas_desired{api="echo"} 1' in text
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_taken_port_fails_fast_with_the_reason(operator):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", operator.port))
+        taken.listen()
+        started = time.time()
+        result = operator.cli("get", check=False)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{operator.port}: the port is in use" in result.stderr
+    assert time.time() - started < 10

@@ -247,9 +247,10 @@ class Sampler(threading.Thread):
 # ---------------------------------------------------------------- servers
 
 class Target:
-    def __init__(self, name, argv, path, body, ready_path=None, env=None, cwd=ROOT):
+    def __init__(self, name, argv, path, body, ready_path=None, env=None, cwd=ROOT, after_launch=None):
         self.name, self.argv, self.path, self.body, self.env, self.cwd = name, argv, path, body, env, cwd
         self.ready_path = ready_path  # a GET that answers 200 once the server says it is ready (cortex: /readyz)
+        self.after_launch = after_launch  # run once the process is started (the operator: `cortex deploy`)
 
 
 def make_target(name, port, workload):
@@ -260,6 +261,20 @@ def make_target(name, port, workload):
             raise SystemExit(f"target {name} is for WORKLOAD=batching only")
         return Target(name, [CORTEX_BIN, "serve", project, "--port", str(port), "--host", "127.0.0.1"],
                       "/" + workload.api, workload.body, ready_path="/readyz")
+    if name == "cortex-operator":
+        # The local operator in the foreground on the server core, with its state in a fresh CORTEX_HOME;
+        # the API arrives through `cortex deploy --wait`, as a user deploys it.
+        import tempfile
+        home = tempfile.mkdtemp(prefix="cxb-", dir="/tmp")
+        env = dict(os.environ, CORTEX_HOME=home, CORTEX_PORT=str(port))
+
+        def deploy():
+            done = subprocess.run([CORTEX_BIN, "deploy", workload.project, "--wait"], env=env,
+                                  capture_output=True, text=True, timeout=300)
+            if done.returncode != 0:
+                raise RuntimeError(f"cortex deploy failed: {done.stderr}")
+        return Target(name, [CORTEX_BIN, "operator"], "/" + workload.api, workload.body, ready_path="/readyz",
+                      env=env, after_launch=deploy)
     if name in ("baseline", "baseline-lean"):
         env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(workload.project, "predictor.py"),
                    CORTEX_PREDICTOR_TYPE=workload.predictor_type, CORTEX_MODEL_PATH=os.path.join(workload.project, "model"),
@@ -329,6 +344,8 @@ def cold_start(name, workload, logfile):
     t0 = time.perf_counter()
     proc = launch(target, logfile)
     try:
+        if target.after_launch:
+            target.after_launch()
         ready = None
         if target.ready_path:
             wait_first_200(port, target.ready_path, proc, 300, start=t0)
@@ -365,6 +382,8 @@ def load_run(name, workload, logfile, rawfile):
     proc = launch(target, logfile)
     result = {"runs": {}}
     try:
+        if target.after_launch:
+            target.after_launch()
         answer = wait_first_200(port, target.path, proc, 300, body=target.body)
         if not workload.check(answer):
             raise RuntimeError(f"{name} answered {answer!r} to {target.body!r}, expected {workload.expected!r}")
@@ -514,6 +533,12 @@ def fmt_table(results):
         lines.append(f"{'conc':>5} {'throughput ×':>13} {'p50 ratio':>10} {'p99 ratio':>10}")
         for c, ratio in results["batching_ratios"].items():
             lines.append(f"{c:>5} {ratio['throughput_x']:>13.2f} {ratio['p50_ratio']:>10.3f} {ratio['p99_ratio']:>10.3f}")
+    if results.get("operator_vs_serve"):
+        lines.append("")
+        lines.append("cortex-operator / cortex (serve), same API:")
+        lines.append(f"{'conc':>5} {'throughput ×':>13} {'p99 ratio':>10}")
+        for c, ratio in results["operator_vs_serve"].items():
+            lines.append(f"{c:>5} {ratio['throughput_x']:>13.3f} {ratio['p99_ratio']:>10.3f}")
     if results.get("batching_vs_threads_ratios"):
         lines.append("")
         lines.append("cortex-batched / cortex-threads (unbatched, same threads_per_process):")
@@ -579,6 +604,14 @@ def measure_workload(workload, common, stamp, rawfile):
             {"what": f"batched ({BATCH_INTERVAL}) p50 at c={low} within 10% of unbatched",
              "value": f"{by[low]['p50_ratio']}", "pass": by[low]["p50_ratio"] <= 1.10},
         ]
+    if "cortex" in results["servers"] and "cortex-operator" in results["servers"]:
+        ox, sx = results["servers"]["cortex-operator"], results["servers"]["cortex"]
+        results["operator_vs_serve"] = {
+            c: {"throughput_x": round(ox["load"]["runs"][c]["rps"] / sx["load"]["runs"][c]["rps"], 3),
+                "p99_ratio": round(ox["load"]["runs"][c]["p99_ms"] / sx["load"]["runs"][c]["p99_ms"], 3)}
+            for c in map(str, CONCURRENCIES)}
+        log("operator vs serve: " + ", ".join(f"c={c} {r['throughput_x']}x (p99 ratio {r['p99_ratio']})"
+                                              for c, r in results["operator_vs_serve"].items()))
     if "cortex" in results["servers"]:
         cx = results["servers"]["cortex"]
         top = str(max(CONCURRENCIES))

@@ -146,22 +146,37 @@ enum OperatorClient {
     /// session, output to `operator.log`) and waits up to 20 s for its socket.
     static func connectStartingOperator(_ home: OperatorHome) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         if let channel = try? await connect(home) { return channel }
-        try startOperator(home)
-        let deadline = ContinuousClock.now + .seconds(20)
+        let pid = try startOperator(home)
+        var deadline = ContinuousClock.now + .seconds(20)
+        var gone = false
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
             if let channel = try? await connect(home) { return channel }
+            guard !gone else { continue }
+            // It exited: with a failure, say why now; with 0 (another operator won the lock, or the
+            // status was reaped elsewhere), give the other one a few seconds to open its socket.
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid || (reaped < 0 && kill(pid, 0) != 0) {
+                gone = true
+                if reaped == pid && status != 0 {
+                    throw OperatorError("the operator could not start:\n\(logTail(home))")
+                }
+                deadline = min(deadline, ContinuousClock.now + .seconds(3))
+            }
         }
-        let tail =
-            (try? String(contentsOfFile: home.operatorLog, encoding: .utf8))?
-            .split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
-        throw OperatorError(
-            "the operator did not start within 20 s (its log, \(home.operatorLog), ends with:\n\(tail))")
+        throw OperatorError("the operator did not start (\(home.operatorLog) ends with:\n\(logTail(home)))")
+    }
+
+    /// The last lines of the operator's log, indented.
+    static func logTail(_ home: OperatorHome) -> String {
+        let lines = (try? String(contentsOfFile: home.operatorLog, encoding: .utf8))?.split(separator: "\n") ?? []
+        return lines.suffix(3).map { "  " + $0 }.joined(separator: "\n")
     }
 
     /// Starts `cortex operator` detached: a new session (so the terminal's signals do not reach it),
     /// stdin from /dev/null, stdout and stderr appended to `operator.log`.
-    static func startOperator(_ home: OperatorHome) throws {
+    static func startOperator(_ home: OperatorHome) throws -> pid_t {
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -186,5 +201,6 @@ enum OperatorClient {
             throw OperatorError(
                 "cannot start the operator (\(executable) operator): \(String(cString: strerror(status)))")
         }
+        return pid
     }
 }
