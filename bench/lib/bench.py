@@ -269,6 +269,10 @@ def make_target(name, port, workload):
         env = dict(os.environ, CORTEX_HOME=home, CORTEX_PORT=str(port))
 
         def deploy():
+            # Once the foreground operator listens: a CLI finding no socket would start one of its own.
+            deadline = time.time() + 30
+            while not os.path.exists(os.path.join(home, "operator.sock")) and time.time() < deadline:
+                time.sleep(0.005)
             done = subprocess.run([CORTEX_BIN, "deploy", workload.project, "--wait"], env=env,
                                   capture_output=True, text=True, timeout=300)
             if done.returncode != 0:
