@@ -74,17 +74,14 @@ public final class ReplicaSet: Sendable {
     public var parkedCount: Int { state.withLock { $0.parked.count } }
 
     /// Lets requests wait at zero replicas (up to `limit` of them) instead of getting 503, calling
-    /// `onDemand` when one arrives; `false` turns it off and answers every parked request 503.
+    /// `onDemand` when one arrives. Turned off (a new config with `min_replicas` ≥ 1), requests already
+    /// waiting keep waiting for the replica that config starts.
     public func parkWhenEmpty(_ enabled: Bool, limit: Int, onDemand: (@Sendable () -> Void)? = nil) {
         demand.withLock { $0 = onDemand }
-        let refused = state.withLock { state -> [Parked] in
+        state.withLock { state in
             state.parksWhenEmpty = enabled
             state.parkingLimit = limit
-            guard !enabled else { return [] }
-            defer { state.parked.removeAll() }
-            return state.parked
         }
-        for request in refused { request.completion(.failure(DispatchError.shuttingDown)) }
     }
 
     /// The API is gone: parked requests get 503, nothing parks any more.

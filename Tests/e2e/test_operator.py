@@ -371,3 +371,16 @@ def test_a_taken_port_fails_fast_with_the_reason(operator):
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{operator.port}: the port is in use" in result.stderr
     assert time.time() - started < 10
+
+
+def test_a_failing_dependencies_script_stops_the_deploy_with_its_output(operator, tmp_path):
+    project = write_project(tmp_path / "deps", {**ECHO, "dependencies.sh": """
+        echo "installing the system library"
+        echo "libfoo: not found" >&2
+        exit 3
+    """})
+    result = operator.deploy(project, check=False)
+    assert result.returncode == 1
+    assert "dependencies.sh" in result.stderr and "libfoo: not found" in result.stderr
+    [api] = operator.get_json()
+    assert api["status"]["status_code"] == "status_error"
