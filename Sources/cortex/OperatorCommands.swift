@@ -14,6 +14,14 @@ struct TargetEnvironment: ParsableArguments {
 
     /// The cluster environment named, or nil for the local operator (`--env local` is the local one too).
     var cluster: String? { environment == nil || environment == "local" ? nil : environment }
+
+    /// Runs the command against the cluster environment named, or the local operator; reports a
+    /// failure as `error: …` and exits 1.
+    func run(cluster onCluster: (String) throws -> Void, local: () async throws -> Void) async throws {
+        try await CommandFailure.reporting {
+            if let cluster { try onCluster(cluster) } else { try await local() }
+        }
+    }
 }
 
 /// `cortex deploy`: sends a project's APIs to the local operator (or a cluster with `--env`).
@@ -33,13 +41,9 @@ struct Deploy: AsyncParsableCommand {
     @OptionGroup var target: TargetEnvironment
 
     func run() async throws {
-        try await CommandFailure.reporting {
-            if let cluster = target.cluster {
-                try ClusterCLI.deploy(path: path, environment: cluster, dryRun: dryRun, wait: wait)
-            } else {
-                try await OperatorCLI.deploy(path: path, wait: wait)
-            }
-        }
+        try await target.run(
+            cluster: { try ClusterCLI.deploy(path: path, environment: $0, dryRun: dryRun, wait: wait) },
+            local: { try await OperatorCLI.deploy(path: path, wait: wait) })
     }
 }
 
@@ -59,13 +63,9 @@ struct Get: AsyncParsableCommand {
         guard output == "table" || output == "json" else {
             throw ValidationError("-o must be table or json, got \(output)")
         }
-        try await CommandFailure.reporting {
-            if let cluster = target.cluster {
-                try ClusterCLI.get(name: name, json: output == "json", environment: cluster)
-            } else {
-                try await OperatorCLI.get(name: name, json: output == "json")
-            }
-        }
+        try await target.run(
+            cluster: { try ClusterCLI.get(name: name, json: output == "json", environment: $0) },
+            local: { try await OperatorCLI.get(name: name, json: output == "json") })
     }
 }
 
@@ -85,13 +85,9 @@ struct Logs: AsyncParsableCommand {
     @OptionGroup var target: TargetEnvironment
 
     func run() async throws {
-        try await CommandFailure.reporting {
-            if let cluster = target.cluster {
-                try ClusterCLI.logs(name: name, tail: tail, follow: !noFollow, environment: cluster)
-            } else {
-                try await OperatorCLI.logs(name: name, tail: tail, follow: !noFollow)
-            }
-        }
+        try await target.run(
+            cluster: { try ClusterCLI.logs(name: name, tail: tail, follow: !noFollow, environment: $0) },
+            local: { try await OperatorCLI.logs(name: name, tail: tail, follow: !noFollow) })
     }
 }
 
@@ -106,13 +102,9 @@ struct Delete: AsyncParsableCommand {
     @OptionGroup var target: TargetEnvironment
 
     func run() async throws {
-        try await CommandFailure.reporting {
-            if let cluster = target.cluster {
-                try ClusterCLI.delete(name: name, environment: cluster)
-            } else {
-                try await OperatorCLI.delete(name: name)
-            }
-        }
+        try await target.run(
+            cluster: { try ClusterCLI.delete(name: name, environment: $0) },
+            local: { try await OperatorCLI.delete(name: name) })
     }
 }
 
@@ -127,13 +119,9 @@ struct Refresh: AsyncParsableCommand {
     @OptionGroup var target: TargetEnvironment
 
     func run() async throws {
-        try await CommandFailure.reporting {
-            if let cluster = target.cluster {
-                try ClusterCLI.refresh(name: name, environment: cluster)
-            } else {
-                try await OperatorCLI.refresh(name: name)
-            }
-        }
+        try await target.run(
+            cluster: { try ClusterCLI.refresh(name: name, environment: $0) },
+            local: { try await OperatorCLI.refresh(name: name) })
     }
 }
 
