@@ -2,6 +2,7 @@
 metrics"): a predictor's metrics_client calls (counter, gauge, histogram with tags) appear labelled with
 api=<name>, every model load is counted by outcome with its duration, names the front refuses are logged
 (once) and never break the worker or the front, and the exposition passes `promtool check metrics`."""
+import json
 import pathlib
 import shutil
 import subprocess
@@ -141,3 +142,47 @@ def test_predictor_and_model_load_metrics(serve):
     # the workers are still the ones that started: nothing above crashed them
     assert value(text, "cortex_worker_restarts_total", api="scores") in (None, 0)
     assert value(text, "cortex_worker_restarts_total", api="texts") in (None, 0)
+
+
+FORGER = '''
+import gc, json
+from cortex_worker import protocol as P
+
+class PythonPredictor:
+    def predict(self, payload):
+        # fault injection: write METRICS frames straight to the worker's socket, as a broken runtime would
+        worker = next(o for o in gc.get_objects() if type(o).__name__ == "Worker" and hasattr(o, "send_locked"))
+        for meta in payload["metas"]:
+            worker.send_locked(P.encode_frame(P.METRICS, 0, meta.encode()))
+        return {}
+'''
+
+FORGER_YAML = """
+- name: forger
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+"""
+
+
+def test_malformed_metrics_frames_are_logged_once_and_ignored(serve):
+    s = serve({"cortex.yaml": FORGER_YAML, "predictor.py": FORGER})
+    good = json.dumps({"metrics": [{"kind": "gauge", "name": "forged_ok", "value": 4, "tags": {}}]})
+    metas = ["not json", '{"metrics": [{"kind": "timer", "name": "x", "value": 1}]}',
+             '{"metrics": [{"kind": "gauge", "name": "x", "value": "1"}]}', good,
+             json.dumps({"metrics": [{"kind": "counter", "name": "forged_bad", "value": -5},
+                                     {"kind": "counter", "name": "cortex_requests_total", "value": 1000}]})]
+    for _ in range(2):
+        assert s.post("/forger", json={"metas": metas}).status_code == 200
+    text = wait_for_metrics(s, lambda t: value(t, "forged_ok", api="forger") == 4)
+    s.wait_for_log("sent a malformed METRICS frame")
+    s.wait_for_log("counter forged_bad: increment by -5.0; a counter only goes up")
+    s.wait_for_log("metric name \"cortex_requests_total\" is reserved")
+    assert s.stderr().count("malformed METRICS frame") == 1
+    assert s.stderr().count("forged_bad") == 1
+    assert value(text, "cortex_requests_total", api="forger", code="2XX") <= 2
+    assert "forged_bad" not in text
+    # the worker was not dropped: it still serves, nothing restarted
+    assert s.post("/forger", json={"metas": []}).status_code == 200
+    assert value(s.get("/metrics").text, "cortex_worker_restarts_total", api="forger") in (None, 0)
