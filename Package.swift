@@ -152,6 +152,7 @@ let package = Package(
             ]),
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
         .testTarget(name: "CortexAppTests", dependencies: ["CortexApp", "CortexConfig"]),
+        .testTarget(name: "CortexMetricsTests", dependencies: ["CortexMetrics"]),
         .testTarget(name: "KubernetesManifestsTests", dependencies: ["KubernetesManifests", "CortexConfig"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Prometheus
+import Synchronization
 
 /// The metrics the project records, by swift-metrics label: what each means (the Prometheus `HELP`
 /// line) and, for histograms, its buckets. Code records through swift-metrics (`Counter`, `Timer`,
@@ -27,6 +28,10 @@ public enum MetricNames {
     public static let replicasDesired = "cortex_replicas_desired"
     /// Seconds from a request reaching an API scaled to zero to its first replica being ready.
     public static let coldStart = "cortex_cold_start_seconds"
+    /// Model loads in workers, by model, version and outcome (`ok`, `error`), reported by the runtime.
+    public static let modelLoads = "cortex_model_loads_total"
+    /// Seconds each successful model load took, by model.
+    public static let modelLoadSeconds = "cortex_model_load_seconds"
 
     static let help: [String: String] = [
         requests: "Requests answered by the front, by API and status class.",
@@ -41,7 +46,33 @@ public enum MetricNames {
         replicas: "Replicas of an API taking requests.",
         replicasDesired: "Replicas an API should run: the autoscaler's decision, or the configured count.",
         coldStart: "Seconds from a request reaching an API scaled to zero to its first replica being ready.",
+        modelLoads: "Model version loads in workers (initial, live-reload and cache-miss loads), by outcome.",
+        modelLoadSeconds: "Seconds a worker took to load a model version, for the loads that succeeded.",
     ]
+
+    /// `HELP` texts of metrics named at run time (a predictor's own, via `PredictorMetricsRecorder`).
+    private static let registeredHelp = Mutex<[String: String]>([:])
+
+    /// Gives `label` a `HELP` text unless it has one: a metric's text never changes once the registry has
+    /// it (swift-prometheus refuses a second, different one).
+    public static func registerHelp(_ text: String, for label: String) {
+        guard help[label] == nil else { return }
+        registeredHelp.withLock { table in
+            if table[label] == nil { table[label] = text }
+        }
+    }
+
+    /// The `HELP` text of `label`: its own, the one registered for it, or a generic one.
+    public static func helpText(for label: String) -> String {
+        help[label] ?? registeredHelp.withLock { $0[label] } ?? "Recorded as \(label)."
+    }
+
+    /// Buckets of the value histograms (`Recorder(aggregate: true)`) by label; others get `valueBuckets`.
+    static let valueBucketsByLabel: [String: [Double]] = [
+        modelLoadSeconds: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
+    ]
+    /// Buckets of other value histograms (a predictor's `metrics_client.histogram`).
+    public static let valueBuckets: [Double] = [0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000]
 
     /// Latency buckets from half a millisecond (a fast echo) to 30 s (a slow model).
     static let durationBuckets: [Duration] = [
@@ -52,8 +83,9 @@ public enum MetricNames {
 }
 
 /// The swift-metrics backend of `cortex serve`: every metric lands in one swift-prometheus registry,
-/// with its `HELP` text from `MetricNames` (a metric without one — a predictor's own — gets a generic
-/// text, so the exposition always passes `promtool check metrics`). `exposition()` is what
+/// with its `HELP` text from `MetricNames` (a predictor's own metric gets "Recorded by the predictor of
+/// api X.", registered by `PredictorMetricsRecorder`; any other a generic text, so the exposition always
+/// passes `promtool check metrics`). `exposition()` is what
 /// `GET /metrics` answers.
 public final class PrometheusExporter: MetricsFactory, Sendable {
     public let registry = PrometheusCollectorRegistry()
@@ -74,7 +106,7 @@ public final class PrometheusExporter: MetricsFactory, Sendable {
 
     static func descriptor(_ label: String) -> MetricNameDescriptor {
         MetricNameDescriptor(
-            metricName: label, unitName: "", helpText: MetricNames.help[label] ?? "Recorded as \(label).")
+            metricName: label, unitName: "", helpText: MetricNames.helpText(for: label))
     }
 
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
@@ -91,7 +123,7 @@ public final class PrometheusExporter: MetricsFactory, Sendable {
         guard aggregate else { return registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions) }
         return registry.makeValueHistogram(
             descriptor: Self.descriptor(label), labels: dimensions,
-            buckets: [0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000])
+            buckets: MetricNames.valueBucketsByLabel[label] ?? MetricNames.valueBuckets)
     }
 
     public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {

@@ -12,6 +12,8 @@ public enum FrameKind: UInt8, Sendable, CaseIterable {
     case batch = 14
     case shutdown = 20
     case models = 30
+    /// Worker → front: a predictor's metrics and the runtime's model-load metrics (JSON meta).
+    case metrics = 40
 }
 
 /// One frame of the front↔worker protocol: a fixed header, kind-specific metadata, raw body bytes.

@@ -36,6 +36,7 @@ final class WorkerChannelHandler: ChannelInboundHandler {
             pool.workerFailed(
                 worker, error: info["error"] as? String ?? "unknown error",
                 traceback: info["traceback"] as? String ?? "")
+        case .metrics: pool.metricsArrived(frame, from: worker)
         case .hello, .request, .cancel, .batch, .shutdown, .models:
             pool.logger.error("worker \(worker) sent an unexpected \(frame.kind) frame; closing its connection")
             context.close(promise: nil)

@@ -93,6 +93,8 @@ public final class WorkerPool: Service, Sendable {
         var batchTimerAt: Double?
         /// The latest `MODELS` frame's JSON, for APIs with models.
         var modelsJSON: String?
+        /// A malformed `METRICS` frame was logged (later ones are ignored silently).
+        var malformedMetricsLogged = false
     }
 
     public init(configuration: WorkerPoolConfiguration, socketPath: String, logger: Logger) {
@@ -524,6 +526,26 @@ public final class WorkerPool: Service, Sendable {
             pending.complete(.success(WorkerResponse(meta: meta, body: frame.body, startedAt: pending.startedAt)))
         } catch {
             pending.complete(.failure(error))
+        }
+    }
+
+    /// A `METRICS` frame: the predictor's metrics and the runtime's model loads, recorded with the
+    /// dimension `api` (`PredictorMetricsRecorder`). Entries the front refuses are logged once each; a
+    /// malformed frame is logged once per pool and ignored — never a reason to drop the worker.
+    func metricsArrived(_ frame: Frame, from worker: WorkerID) {
+        let samples: [MetricSample]
+        do {
+            samples = try MetricsFrame.decode(frame.meta.readableBytesView)
+        } catch {
+            let first = state.withLock { state in
+                defer { state.malformedMetricsLogged = true }
+                return !state.malformedMetricsLogged
+            }
+            if first { logger.error("worker \(worker) sent a \(error); ignoring it (and any later one)") }
+            return
+        }
+        for refusal in PredictorMetricsRecorder.shared.record(samples, api: configuration.apiName) {
+            logger.warning("predictor metrics: \(refusal); not recorded (reported once)")
         }
     }
 

@@ -359,7 +359,7 @@ def test_unsupported_parameter_fails_naming_the_method(front):
 @pytest.mark.parametrize("source,needle", [
     ("class PythonPredictor:\n    def __init__(self, config, model):\n        pass\n"
      "    def predict(self, payload):\n        pass\n",
-     "PythonPredictor.__init__: 'model' is not a supported argument; supported: config, python_client"),
+     "PythonPredictor.__init__: 'model' is not a supported argument; supported: config, python_client, metrics_client"),
     ("class PythonPredictor:\n    def __init__(self, config):\n        pass\n"
      "    def predict(self, payload):\n        pass\n    def post_predict(self, result):\n        pass\n",
      "PythonPredictor.post_predict: 'result' is not a supported argument; "

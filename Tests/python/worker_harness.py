@@ -84,6 +84,7 @@ class Front:
         self.conn.settimeout(timeout)
         self.decoder = P.FrameDecoder()
         self.frames = []
+        self.metrics = []  # the entries of every METRICS frame received, in order (recv() never returns one)
         self.next_rid = 1
         self.hello = self.recv()
         assert self.hello[0] == P.HELLO and self.hello[1] == 0, self.hello
@@ -94,14 +95,38 @@ class Front:
 
     # -- raw frames
     def recv(self, timeout=None):
+        """The next frame other than METRICS (those are collected in `metrics`)."""
         if timeout is not None:
             self.conn.settimeout(timeout)
         while not self.frames:
             data = self.conn.recv(1 << 20)
             if not data:
                 raise EOFError("worker closed the connection")
-            self.frames.extend(self.decoder.feed(data))
+            for f in self.decoder.feed(data):
+                if f[0] == P.METRICS:
+                    self.metrics.extend(P.decode_metrics_meta(f[2]))
+                else:
+                    self.frames.append(f)
         return self.frames.pop(0)
+
+    def drain_metrics(self, timeout=0.5):
+        """Read for `timeout` seconds (keeping other frames for recv) -> the METRICS entries so far."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.conn.settimeout(left)
+            try:
+                data = self.conn.recv(1 << 20)
+            except (socket.timeout, TimeoutError):
+                break
+            if not data:
+                break
+            for f in self.decoder.feed(data):
+                if f[0] == P.METRICS:
+                    self.metrics.extend(P.decode_metrics_meta(f[2]))
+                else:
+                    self.frames.append(f)
+        self.conn.settimeout(20)
+        return self.metrics
 
     def send(self, kind, rid=0, meta=b"", body=b""):
         self.conn.sendall(P.encode_frame(kind, rid, meta, body))

@@ -72,6 +72,18 @@ frames = [
     dict(name="models", kind=30, request_id=0,
          meta=b'{"models": [{"name": "iris", "versions": [{"version": "1", "path": "/m/iris/1", "stamp": "1-1"}]}]}',
          body=b""),
+    # METRICS: worker -> front, compact JSON (UTF-8), body empty; counters summed since the last frame,
+    # a gauge's last value, each histogram observation (Tests/vectors/metrics.json has the naming rules)
+    dict(name="metrics", kind=40, request_id=0,
+         meta=('{"metrics":[{"kind":"counter","name":"predictions_total","value":3,"tags":{"label":"cat"}},'
+               '{"kind":"counter","name":"cortex_model_loads_total","value":1,'
+               '"tags":{"model":"iris","outcome":"ok","version":"1"}},'
+               '{"kind":"gauge","name":"queue_depth","value":0.5,"tags":{}},'
+               '{"kind":"histogram","name":"score","value":0.25,"tags":{"model":"café"}},'
+               '{"kind":"histogram","name":"score","value":2,"tags":{"model":"café"}},'
+               '{"kind":"histogram","name":"cortex_model_load_seconds","value":0.125,"tags":{"model":"iris"}}]}'
+               ).encode("utf-8"),
+         body=b""),
 ]
 out_frames = []
 for f in frames:

@@ -22,9 +22,9 @@ CLASS_NAMES = {
 
 # (advertised in error messages, also accepted): batch-only arguments are accepted but not advertised.
 INIT_ARGS = {
-    "python": (("config", "python_client"), ("job_spec",)),
-    "tensorflow": (("tensorflow_client", "config"), ("job_spec",)),
-    "onnx": (("onnx_client", "config"), ("job_spec",)),
+    "python": (("config", "python_client", "metrics_client"), ("job_spec",)),
+    "tensorflow": (("tensorflow_client", "config", "metrics_client"), ("job_spec",)),
+    "onnx": (("onnx_client", "config", "metrics_client"), ("job_spec",)),
 }
 PREDICT_ARGS = (("payload", "query_params", "headers"), ("batch_id",))
 POST_PREDICT_ARGS = (("response", "payload", "query_params", "headers"), ())
@@ -235,6 +235,7 @@ class Loaded:
     predict_args: tuple
     post_predict_args: tuple
     module: object
+    uses_metrics: bool = False  # the constructor took metrics_client
 
 
 def import_predictor_module(spec: Spec):
@@ -314,18 +315,20 @@ def validate(spec: Spec, cls):
     return init_args, predict_args, post_args
 
 
-def construct(spec: Spec, cls, init_args, client=None):
+def construct(spec: Spec, cls, init_args, client=None, metrics_client=None):
     if init_args is None:
         return cls()
     kwargs = {}
     client_arg = CLIENT_ARG[spec.predictor_type]
     for p in init_args:
         # the model client when the API has models (None otherwise, as a client-less Cortex would
-        # not run); job_spec: None (batch only).
+        # not run); metrics_client: metrics.MetricsClient; job_spec: None (batch only).
         if p == "config":
             kwargs[p] = copy.deepcopy(spec.config)
         elif p == client_arg:
             kwargs[p] = client
+        elif p == "metrics_client":
+            kwargs[p] = metrics_client
         else:
             kwargs[p] = None
     return cls(**kwargs)
@@ -344,10 +347,11 @@ def _sync(fn):
     return call
 
 
-def load(spec: Spec, registry=None, before_construct=None) -> Loaded:
+def load(spec: Spec, registry=None, before_construct=None, metrics=None) -> Loaded:
     """Import, validate and construct the predictor. With models, `registry` (models.Registry) backs
     the client handed to the constructor, and `before_construct()` runs right before it (the worker
-    waits for the first MODELS frame there)."""
+    waits for the first MODELS frame there). `metrics` (metrics.MetricsBuffer) backs the metrics_client
+    of a constructor that takes one."""
     module, pickled = import_predictor_module(spec)
     cls = find_class(spec, module, pickled)
     init_args, predict_args, post_args = validate(spec, cls)
@@ -357,7 +361,12 @@ def load(spec: Spec, registry=None, before_construct=None) -> Loaded:
         client = make_client(spec.predictor_type, registry)
     if before_construct is not None:
         before_construct()
-    instance = construct(spec, cls, init_args, client)
+    uses_metrics = init_args is not None and "metrics_client" in init_args
+    metrics_client = None
+    if uses_metrics:
+        from .metrics import MetricsBuffer, MetricsClient
+        metrics_client = MetricsClient(metrics if metrics is not None else MetricsBuffer())
+    instance = construct(spec, cls, init_args, client, metrics_client)
     if registry is not None and spec.predictor_type == "python":
         load_model = _sync(getattr(instance, "load_model"))
 
@@ -367,4 +376,5 @@ def load(spec: Spec, registry=None, before_construct=None) -> Loaded:
     predict = _sync(getattr(instance, "predict"))
     post = _sync(getattr(instance, "post_predict")) if post_args is not None else None
     return Loaded(cls=cls, instance=instance, predict=predict, post_predict=post,
-                  predict_args=tuple(predict_args), post_predict_args=tuple(post_args or ()), module=module)
+                  predict_args=tuple(predict_args), post_predict_args=tuple(post_args or ()), module=module,
+                  uses_metrics=uses_metrics)

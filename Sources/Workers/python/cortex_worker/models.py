@@ -229,6 +229,9 @@ class Registry:
         self._graveyard: list = []
         self._started = False
         self._thread = None
+        # metrics.MetricsBuffer: every load (and failed download) is reported as cortex_model_loads_total
+        # and cortex_model_load_seconds (docs/PROTOCOL.md, METRICS)
+        self.metrics = None
 
     # ---------------------------------------------------------------- naming / logs
 
@@ -443,6 +446,7 @@ class Registry:
                     if self._fetch(key, path, stamp, source, label):
                         fetched.append(key)
                 except ModelLoadError:
+                    self._report_load(name, version, False)
                     if background or cur is not None:
                         return cur
                     raise
@@ -457,6 +461,7 @@ class Registry:
                 tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
                 keep = " (still serving the previously loaded copy)" if cur is not None else ""
                 _write_stderr(f"{msg}{keep}\n{tb}")
+                self._report_load(name, version, False)
                 with self._lock:
                     if self._entry(key) == entry:
                         self.failed[key] = (stamp, msg)
@@ -465,6 +470,7 @@ class Registry:
                 raise ModelLoadError(msg) from None
             elapsed = time.perf_counter() - t0
             _write_stderr(f"loaded {label} in {elapsed:.2f}s\n")
+            self._report_load(name, version, True, elapsed)
             new = _Loaded(obj, stamp, next(self._tick))
             del obj
             evicted = []
@@ -481,6 +487,11 @@ class Registry:
             evicted.clear()
             gc.collect()
         return new
+
+    def _report_load(self, name: str, version: str, ok: bool, seconds=None) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.model_load(name, version, ok, seconds)
 
     def _evict_locked(self, keep) -> list:
         over = len(self.loaded) - self.cache_size

@@ -23,10 +23,12 @@ CANCEL = 13
 BATCH = 14
 SHUTDOWN = 20
 MODELS = 30
+METRICS = 40
 
 KIND_NAMES = {
     HELLO: "HELLO", READY: "READY", FAILED: "FAILED", REQUEST: "REQUEST", START: "START",
     RESPONSE: "RESPONSE", CANCEL: "CANCEL", BATCH: "BATCH", SHUTDOWN: "SHUTDOWN", MODELS: "MODELS",
+    METRICS: "METRICS",
 }
 
 # payload kinds (REQUEST meta)
@@ -286,6 +288,22 @@ def decode_models_meta(meta) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
         raise MetaError("MODELS meta must be a JSON object with a 'models' list")
     return doc
+
+
+def encode_metrics_meta(entries) -> bytes:
+    """METRICS meta from [{"kind", "name", "value", "tags"}]: compact JSON, UTF-8 (docs/PROTOCOL.md)."""
+    import json
+    return json.dumps({"metrics": list(entries)}, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def decode_metrics_meta(meta) -> list:
+    """METRICS meta -> the list of {"kind", "name", "value", "tags"} entries (structure only)."""
+    import json
+    doc = json.loads(bytes(meta))
+    if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), list):
+        raise MetaError("METRICS meta must be a JSON object with a 'metrics' list")
+    return doc["metrics"]
 
 
 def start_frame(request_id: int) -> bytes:

@@ -19,6 +19,7 @@ from collections import deque
 
 from . import protocol as P
 from .loader import PredictorError, Spec, UserCode, format_traceback, load, summarize
+from .metrics import MetricsBuffer
 from .models import ModelError, _write_stderr
 
 _HDR = P.HEADER
@@ -210,8 +211,11 @@ class Reader:
 
 class Worker:
     def __init__(self, sock: socket.socket, spec: Spec, loaded, user: UserCode, registry=None, reader=None,
-                 pending=()) -> None:
+                 pending=(), metrics=None) -> None:
         self.sock = sock
+        # metrics.MetricsBuffer when the predictor takes metrics_client or the API has models: its flusher
+        # thread writes METRICS frames, so every write to the socket then takes write_lock
+        self.metrics = metrics
         self.registry = registry  # models.Registry when the API has models
         self.reader = reader  # the Reader that took the handshake's frames (None: a new one)
         self.pending = list(pending)  # frames read before READY (REQUEST/CANCEL/SHUTDOWN)
@@ -584,6 +588,16 @@ class Worker:
         with self.write_lock:
             self.send(data)
 
+    def start_metrics(self) -> None:
+        """After READY: METRICS frames go out from the flusher thread."""
+        if self.metrics is not None:
+            self.metrics.start(self.send_locked)
+
+    def stop_metrics(self) -> None:
+        """At exit: the last METRICS frame."""
+        if self.metrics is not None:
+            self.metrics.stop(self.send_locked)
+
     # ---------------------------------------------------------------- loops
 
     def serve(self) -> None:
@@ -602,7 +616,7 @@ class Worker:
         cancelled = set()
         build = self.build
         execute = self.execute
-        send = self.send
+        send = self.send if self.metrics is None else self.send_locked
         join = b"".join
         clock = time.perf_counter
         eof = False
@@ -962,15 +976,19 @@ def main(argv=None) -> int:
         registry = None
         reader = None
         pending = []
+        metrics = MetricsBuffer()
         if spec.models is not None:
             from .models import make_registry
             batching = spec.batching if spec.predictor_type in ("tensorflow", "onnx") else None
             registry = make_registry(spec.predictor_type, spec.models, lambda e: summarize(e, user), batching)
+            registry.metrics = metrics
             reader = Reader(sock)
-        loaded = load(spec, registry, None if registry is None else lambda: _wait_for_models(reader, registry, pending))
+        loaded = load(spec, registry, None if registry is None else lambda: _wait_for_models(reader, registry, pending),
+                      metrics)
         if registry is not None and spec.batching is not None and spec.predictor_type == "onnx":
             _check_onnx_models_at_start(registry)
-        worker = Worker(sock, spec, loaded, user, registry, reader, pending)
+        worker = Worker(sock, spec, loaded, user, registry, reader, pending,
+                        metrics if loaded.uses_metrics or registry is not None else None)
     except _Leave:
         _exit(0)
         return 0
@@ -990,6 +1008,7 @@ def main(argv=None) -> int:
     except OSError as e:
         _write_stderr(f"cortex_worker: lost the front: {e}\n")
         _exit(1)
+    worker.start_metrics()
     if worker.registry is not None:
         worker.registry.start()  # no caching: load every announced version in the background
     try:
@@ -997,6 +1016,7 @@ def main(argv=None) -> int:
     except P.ProtocolError as e:
         _write_stderr(f"cortex_worker: {e}; closing\n")
         _exit(1)
+    worker.stop_metrics()
     try:
         sock.close()
     except OSError:
