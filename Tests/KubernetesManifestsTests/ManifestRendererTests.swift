@@ -67,7 +67,11 @@ func object(_ manifests: [RenderedManifest], _ kind: String) throws -> ManifestV
             Issue.record("no args")
             return
         }
-        #expect(args.prefix(4) == [.string("serve"), .string("/cortex/project"), .string("--api"), .string("iris")])
+        #expect(
+            args.prefix(6) == [
+                .string("serve"), .string("/cortex/project"), .string("--python-env"), .string("/cortex/env"),
+                .string("--api"), .string("iris"),
+            ])
         #expect(container["ports"] == .list([.map([("name", .string("http")), ("containerPort", .int(8888))])]))
         #expect(container["readinessProbe"]?["httpGet"]?["path"] == .string("/readyz"))
         #expect(container["livenessProbe"]?["httpGet"]?["path"] == .string("/healthz"))
