@@ -191,9 +191,11 @@ public enum ClusterBuild {
             $0.hasPrefix("libswift") || $0.hasPrefix("libFoundation") || $0 == "libdispatch.so"
         }
         guard swift.isEmpty else {
+            let first = swift.contains("libswiftCore.so") ? "libswiftCore.so" : swift[0]
+            let shown = swift.count == 1 ? first : "\(first) and \(swift.count - 1) more Swift libraries"
             throw Failure(
                 description:
-                    "\(candidate) loads the Swift runtime dynamically (\(swift.joined(separator: ", "))), which the image does not have. Build a static one with `swift build -c release --static-swift-stdlib` and pass it with --binary .build/release/cortex"
+                    "\(candidate) loads the Swift runtime dynamically (\(shown)), which the image does not have. Build a static one with `swift build -c release --static-swift-stdlib` and pass it with --binary .build/release/cortex"
             )
         }
         return candidate

@@ -75,7 +75,7 @@ struct Kubectl {
         guard probe.status == 0 else {
             throw Failure(
                 description:
-                    "environment \(environment.name): cannot reach the cluster of kubeconfig context \(environment.context) (server \(server.isEmpty ? "unknown" : server), kubeconfig \(kubeconfigShown)): \(firstLine(probe.stderr)). Check that the cluster runs and that `kubectl --context \(environment.context) get nodes` works."
+                    "environment \(environment.name): cannot reach the cluster of kubeconfig context \(environment.context) (server \(server.isEmpty ? "unknown" : server), kubeconfig \(kubeconfigShown)): kubectl says \"\(firstLine(probe.stderr))\". Check that the cluster runs and that `kubectl --context \(environment.context) get nodes` works."
             )
         }
     }
