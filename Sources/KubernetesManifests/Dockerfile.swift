@@ -46,7 +46,8 @@ public struct Dockerfile: Sendable, Equatable {
             ]
         }
         lines += [
-            "RUN \(env)/bin/pip install --no-cache-dir --disable-pip-version-check -r /cortex/build/requirements.txt",
+            // The copy tells `serve --python-env` that the project's setup is installed (no warning).
+            "RUN \(env)/bin/pip install --no-cache-dir --disable-pip-version-check -r /cortex/build/requirements.txt && cp /cortex/build/requirements.txt \(env)/cortex-image-requirements.txt",
             "COPY runtime/ \(ImageLayout.runtime)/",
             "COPY cortex \(ImageLayout.binary)",
         ]
