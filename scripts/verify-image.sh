@@ -89,6 +89,7 @@ echo "   replayed in $build_seconds s; the image's root: $((image_bytes / 1024 /
     "binary $(du -sxm "$rootfs/usr/local/bin/cortex" | cut -f1) MiB)"
 
 echo "== 5. the Deployment's container, run in the image's root"
+rm -rf "$work/k8s"
 "$bin" cluster render "$example" -o "$work/k8s" --image cortex-verify:latest >/dev/null
 # ENTRYPOINT + the first Deployment's args, its --port replaced; the image's ENV and WORKDIR.
 mapfile -t argv < <(python3 - "$work/image-config.json" "$work/k8s" "$port" <<'EOF'
