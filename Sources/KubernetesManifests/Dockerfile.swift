@@ -33,7 +33,7 @@ public struct Dockerfile: Sendable, Equatable {
         var lines = [
             "# Written by `cortex cluster build` for \(source). Build it with: docker build -t IMAGE .",
             "FROM \(ImageLayout.base)",
-            "RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates libstdc++6 && rm -rf /var/lib/apt/lists/*",
+            "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv ca-certificates libstdc++6 && rm -rf /var/lib/apt/lists/*",
             "ENV PYTHONUNBUFFERED=1",
             "RUN python3 -m venv \(env)",
             "COPY build/requirements.txt /cortex/build/requirements.txt",
