@@ -272,3 +272,29 @@ def test_an_unknown_environment_lists_the_defined_ones(tmp_path, home):
     broken = run("get", "--env", "dev", env={"CORTEX_HOME": str(broken_home)})
     assert broken.returncode == 1
     assert f"{broken_home}/environments.yaml:2: environments[0] (dev).route: must be ingress or httproute, got nginx" in broken.stderr
+
+
+def test_the_images_environment_serves_without_the_requirements_warning(tmp_path):
+    """The image's environment carries cortex-image-requirements.txt (what the build installed), so
+    `serve --python-env` in a pod does not warn that requirements.txt was not installed; any other
+    environment still gets the warning."""
+    import sysconfig
+    from cortex_e2e import ECHO_YAML, Server
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    site = next(env.glob("lib/python*/site-packages"))
+    (site / "test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # starlette & co.
+    files = {"cortex.yaml": ECHO_YAML, "predictor.py": PROJECT["predictor.py"], "requirements.txt": "tqdm\n"}
+    warning = "requirements.txt, dependencies.sh and conda-packages.txt are not installed"
+    logs = {}
+    for marked in (False, True):
+        if marked:
+            (env / "cortex-image-requirements.txt").write_text("tqdm\n")
+        server = Server(write_project(tmp_path / f"p{marked}", files), args=["--python-env", str(env)]).start()
+        try:
+            assert server.post("/echo", json={}).status_code == 200
+        finally:
+            server.stop()
+        logs[marked] = server.logs()
+    assert warning in logs[False]
+    assert warning not in logs[True]
