@@ -91,7 +91,7 @@ let package = Package(
         // cortex.yaml APIs → Kubernetes objects (pure), rendered as YAML.
         .target(
             name: "KubernetesManifests",
-            dependencies: ["CortexConfig", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CortexConfig", "Scheduling", .product(name: "Yams", package: "Yams")]
         ),
         // The HTTP front.
         .target(
@@ -121,6 +121,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -153,7 +154,8 @@ let package = Package(
         .testTarget(name: "ModelRepositoryTests", dependencies: ["ModelRepository"]),
         .testTarget(name: "CortexAppTests", dependencies: ["CortexApp", "CortexConfig"]),
         .testTarget(name: "CortexMetricsTests", dependencies: ["CortexMetrics"]),
-        .testTarget(name: "KubernetesManifestsTests", dependencies: ["KubernetesManifests", "CortexConfig"]),
+        .testTarget(
+            name: "KubernetesManifestsTests", dependencies: ["KubernetesManifests", "CortexConfig", "Scheduling"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

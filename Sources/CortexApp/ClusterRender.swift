@@ -5,8 +5,14 @@ import KubernetesManifests
 /// `kustomization.yaml`, written to a directory.
 public enum ClusterRender {
     /// Renders the project at `path` into `directory`; returns the files written (relative names).
-    public static func run(path: String?, directory: String, options: ClusterRenderOptions) throws -> [String] {
+    /// What the cluster cannot do as configured (e.g. `min_replicas: 0` without KEDA) goes to `warn`.
+    public static func run(
+        path: String?, directory: String, options: ClusterRenderOptions, warn: (String) -> Void = { _ in }
+    ) throws -> [String] {
         let project = try PreparedProject.load(path: path)
+        for api in project.apis {
+            for warning in ManifestRenderer.warnings(api: api, options: options) { warn(warning) }
+        }
         var files: [String] = []
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

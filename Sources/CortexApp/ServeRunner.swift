@@ -67,7 +67,9 @@ public enum ServeRunner {
         let pythons = try await cancellingOnSignals(logger: logger) { () async throws -> [String: String] in
             var pythons: [String: String] = [:]
             if let existing = options.pythonEnvironment {
-                if !project.requirements.isEmpty || project.setup != ProjectSetup() {
+                // An environment cortex built (`cluster build`'s image) lists what it installed there.
+                let installed = FileManager.default.fileExists(atPath: existing + "/cortex-image-requirements.txt")
+                if !installed && (!project.requirements.isEmpty || project.setup != ProjectSetup()) {
                     logger.warning(
                         "--python-env: the project's requirements.txt, dependencies.sh and conda-packages.txt are not installed; \(existing) is used as it is"
                     )

@@ -1,4 +1,32 @@
 import CortexConfig
+import Scheduling
+
+/// Where `cortex cluster build` puts things in the image, and what the rendered Deployment runs: one
+/// place, so the image and the Deployment agree.
+public enum ImageLayout {
+    /// The static `cortex` binary (the image's entrypoint).
+    public static let binary = "/usr/local/bin/cortex"
+    /// The Python worker runtime, where the binary looks for it (`<bin>/../share/cortex/python`).
+    public static let runtime = "/usr/local/share/cortex/python"
+    /// The staged project, with its config as `cortex.yaml`.
+    public static let project = "/cortex/project"
+    /// The API's Python environment, installed at build time and served with `--python-env`.
+    public static let pythonEnvironment = "/cortex/env"
+    /// The base image: Debian bookworm, slim, with Debian's Python 3.11 installed on top.
+    public static let base = "debian:bookworm-slim"
+
+    /// The arguments after the binary that serve `api` (or every API when nil) of the project at
+    /// `projectPath` on `port`, with the image's Python environment.
+    public static func serveArguments(
+        projectPath: String = project, api: String?, port: Int, grace: Int, drainDelay: Int
+    ) -> [String] {
+        ["serve", projectPath, "--python-env", pythonEnvironment] + (api.map { ["--api", $0] } ?? [])
+            + [
+                "--host", "0.0.0.0", "--port", String(port), "--grace", String(grace), "--drain-delay",
+                String(drainDelay),
+            ]
+    }
+}
 
 /// How `cortex cluster render` renders (command-line options).
 public struct ClusterRenderOptions: Sendable {
@@ -23,10 +51,16 @@ public struct ClusterRenderOptions: Sendable {
     public var preStopDelay: Int
     /// `cortex serve --grace`: seconds the drain may take.
     public var drainGrace: Int
+    /// What scales the Deployment: an HPA (at least one replica) or a KEDA ScaledObject (may reach zero).
+    public var autoscaler: ClusterAutoscaler
+    /// The Prometheus server KEDA's scaler queries (with `autoscaler` `.keda`).
+    public var prometheus: String
 
     public init(
         image: String, namespace: String? = nil, route: Route = .ingress, gateway: String = "cortex",
-        projectPath: String = "/cortex/project", preStopDelay: Int = 5, drainGrace: Int = 30
+        projectPath: String = ImageLayout.project, preStopDelay: Int = 5, drainGrace: Int = 30,
+        autoscaler: ClusterAutoscaler = .hpa,
+        prometheus: String = "http://prometheus-server.monitoring.svc.cluster.local"
     ) {
         self.image = image
         self.namespace = namespace
@@ -35,6 +69,8 @@ public struct ClusterRenderOptions: Sendable {
         self.projectPath = projectPath
         self.preStopDelay = preStopDelay
         self.drainGrace = drainGrace
+        self.autoscaler = autoscaler
+        self.prometheus = prometheus
     }
 }
 
@@ -47,7 +83,8 @@ public struct RenderedManifest: Sendable, Equatable {
 /// Renders an API of a `cortex.yaml` into the Kubernetes objects that run it on a cluster (pure): a
 /// Deployment running `cortex serve` for that API alone, the `api-<name>` Service (so the API-to-API URL
 /// `http://api-<name>:8888/predict` works unchanged), an Ingress or HTTPRoute for its endpoint, a Secret
-/// for the project's `.env`, and a HorizontalPodAutoscaler derived from its `autoscaling` fields.
+/// for the project's `.env`, and a HorizontalPodAutoscaler (or, with `--autoscaler keda`, a KEDA
+/// ScaledObject) computed from its `autoscaling` fields through the local autoscaler's configuration.
 public enum ManifestRenderer {
     /// The port `cortex serve` listens on in a pod (Cortex's serving port).
     public static let port = 8888
@@ -55,6 +92,16 @@ public enum ManifestRenderer {
     public static func render(
         api: APISpec, dotEnv: [(name: String, value: String)], options: ClusterRenderOptions
     ) -> [RenderedManifest] {
+        let plan = scalingPlan(api, options)
+        let scaling =
+            options.autoscaler == .hpa
+            ? RenderedManifest(
+                fileName: "\(api.name)-hpa.yaml",
+                object: HorizontalScaling.autoscaler(api.name, plan: plan, metadata: metadata(api.name, api, options)))
+            : RenderedManifest(
+                fileName: "\(api.name)-scaledobject.yaml",
+                object: HorizontalScaling.scaledObject(
+                    api.name, plan: plan, prometheus: options.prometheus, metadata: metadata(api.name, api, options)))
         var objects = [
             RenderedManifest(
                 fileName: "\(api.name)-deployment.yaml", object: deployment(api, dotEnv: !dotEnv.isEmpty, options)),
@@ -62,15 +109,25 @@ public enum ManifestRenderer {
             RenderedManifest(
                 fileName: "\(api.name)-\(options.route == .ingress ? "ingress" : "httproute").yaml",
                 object: options.route == .ingress ? ingress(api, options) : httpRoute(api, options)),
-            RenderedManifest(
-                fileName: "\(api.name)-hpa.yaml",
-                object: HorizontalScaling.autoscaler(api, metadata: metadata(api.name, api, options))),
+            scaling,
         ]
         if !dotEnv.isEmpty {
             objects.append(
                 RenderedManifest(fileName: "\(api.name)-env-secret.yaml", object: secret(api, dotEnv, options)))
         }
         return objects
+    }
+
+    /// What the rendering of `api` could not do as configured (e.g. `min_replicas: 0` without KEDA), one
+    /// line each, for the command to print as warnings.
+    public static func warnings(api: APISpec, options: ClusterRenderOptions) -> [String] {
+        scalingPlan(api, options).warnings
+    }
+
+    /// The cluster scaling of `api`, from the same ``Autoscaler/Configuration`` the local autoscaler runs on.
+    public static func scalingPlan(_ api: APISpec, _ options: ClusterRenderOptions) -> HorizontalScaling.Plan {
+        HorizontalScaling.plan(
+            Autoscaler.Configuration(cluster: api.autoscaling), apiName: api.name, autoscaler: options.autoscaler)
     }
 
     /// The `kustomization.yaml` listing every file, so `kubectl apply -k DIR` applies them.
@@ -123,10 +180,10 @@ public enum ManifestRenderer {
             (
                 "args",
                 .list(
-                    [
-                        "serve", options.projectPath, "--api", api.name, "--host", "0.0.0.0", "--port", String(port),
-                        "--grace", String(options.drainGrace), "--drain-delay", "0",
-                    ].map(ManifestValue.string))
+                    ImageLayout.serveArguments(
+                        projectPath: options.projectPath, api: api.name, port: port, grace: options.drainGrace,
+                        drainDelay: 0
+                    ).map(ManifestValue.string))
             ),
             ("ports", .list([.map([("name", .string("http")), ("containerPort", .int(port))])])),
             ("readinessProbe", probe("/readyz", 2, 1)),
@@ -174,7 +231,12 @@ public enum ManifestRenderer {
                 (
                     "spec",
                     .map([
-                        ("replicas", .int(max(api.autoscaling.initReplicas, 1))),
+                        (
+                            "replicas",
+                            .int(
+                                options.autoscaler == .keda
+                                    ? api.autoscaling.initReplicas : max(api.autoscaling.initReplicas, 1))
+                        ),
                         ("selector", .map([("matchLabels", selector)])),
                         (
                             "strategy",
