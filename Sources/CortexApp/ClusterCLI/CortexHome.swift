@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where `cortex` keeps its own state (the environments file, the local operator's state), shared by
-/// the cluster commands and the local operator (`OperatorHome.resolve` follows the same rules).
+/// the cluster commands and the local operator (`OperatorHome.resolve`).
 public enum CortexHome {
     /// `$CORTEX_HOME` when set and not empty, else `$XDG_STATE_HOME/cortex`, else
     /// `$HOME/.local/state/cortex` (the XDG default), for the given process environment; relative

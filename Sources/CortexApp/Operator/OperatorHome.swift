@@ -15,20 +15,12 @@ import Foundation
 public struct OperatorHome: Sendable {
     public let path: String
 
-    /// `$CORTEX_HOME`, else `$XDG_STATE_HOME/cortex`, else `~/.local/state/cortex`.
+    /// `CortexHome.path`: `$CORTEX_HOME`, else `$XDG_STATE_HOME/cortex`, else `~/.local/state/cortex`.
     public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) -> OperatorHome {
-        if let home = environment["CORTEX_HOME"], !home.isEmpty { return OperatorHome(path: absolute(home)) }
-        if let state = environment["XDG_STATE_HOME"], !state.isEmpty {
-            return OperatorHome(path: absolute(state) + "/cortex")
-        }
-        return OperatorHome(path: NSHomeDirectory() + "/.local/state/cortex")
+        OperatorHome(path: CortexHome.path(environment: environment))
     }
 
     public init(path: String) { self.path = path }
-
-    static func absolute(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.path
-    }
 
     public var socket: String { path + "/operator.sock" }
     var lockFile: String { path + "/operator.lock" }
