@@ -37,6 +37,8 @@ public final class ReplicaSet: Sendable {
         var parksWhenEmpty = false
         var parkingLimit = 0
         var closed = false
+        /// Where the next search for the least loaded replica starts, so ties rotate.
+        var cursor = 0
     }
 
     private let state = Mutex(State())
@@ -128,11 +130,15 @@ public final class ReplicaSet: Sendable {
                 state.parked.append(Parked(id: id, meta: meta, body: body, client: client, completion: completion))
                 return .parked
             default:
-                var best = state.replicas[0]
+                // The fewest outstanding; ties go round-robin (a lone client still spreads over all).
+                let count = state.replicas.count
+                state.cursor = (state.cursor + 1) % count
+                var best = state.replicas[state.cursor]
                 var fewest = best.outstanding.load(ordering: .relaxed)
-                for replica in state.replicas.dropFirst() {
-                    let count = replica.outstanding.load(ordering: .relaxed)
-                    if count < fewest { (best, fewest) = (replica, count) }
+                for offset in 1..<count {
+                    let replica = state.replicas[(state.cursor + offset) % count]
+                    let load = replica.outstanding.load(ordering: .relaxed)
+                    if load < fewest { (best, fewest) = (replica, load) }
                 }
                 best.outstanding.add(1, ordering: .relaxed)
                 return .counted(best)

@@ -25,8 +25,6 @@ def operator():
     """A local operator under a fresh CORTEX_HOME (started by the first CLI call); stopped afterwards,
     with every process it started."""
     from cortex_e2e import Operator
-    import shutil
     op = Operator()
     yield op
     op.stop()
-    shutil.rmtree(op.home, ignore_errors=True)

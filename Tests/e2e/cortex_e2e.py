@@ -161,6 +161,7 @@ class Operator:
     def __init__(self, home=None, port=None):
         import tempfile
         # Unix socket paths are limited to 107 bytes: a short home, not pytest's long tmp_path.
+        self.owned = home is None  # made here: removed by stop()
         self.home = pathlib.Path(home or tempfile.mkdtemp(prefix="cx-", dir="/tmp"))
         self.port = port or free_port()
         self.env = dict(os.environ, CORTEX_HOME=str(self.home), CORTEX_PORT=str(self.port))
@@ -215,6 +216,9 @@ class Operator:
     def stop(self):
         self.kill(signal.SIGTERM)
         self.kill(signal.SIGKILL)
+        if self.owned:
+            import shutil
+            shutil.rmtree(self.home, ignore_errors=True)
 
     def log(self, name):
         path = self.home / "logs" / f"{name}.log"

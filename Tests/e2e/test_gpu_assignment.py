@@ -54,3 +54,29 @@ def test_without_a_visible_gpu_the_api_runs_on_the_cpu_with_a_warning(tmp_path):
     finally:
         server.stop()
     assert "api a asks for 1 GPU(s) (compute.gpu), but no GPU is visible: it is served on the CPU" in server.logs()
+
+
+def test_operator_replicas_each_get_their_own_devices(tmp_path):
+    from cortex_e2e import Operator
+    yaml = """
+- name: a
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+  compute:
+    gpu: 1
+  autoscaling:
+    min_replicas: 3
+    max_replicas: 3
+"""
+    op = Operator()
+    op.env["CUDA_VISIBLE_DEVICES"] = "4,6"
+    try:
+        op.deploy(write_project(tmp_path / "p", {"cortex.yaml": yaml, "predictor.py": PREDICTOR}))
+        seen = {op.post("/a", json={}).json()["devices"] for _ in range(60)}
+        # Three replicas on two devices: two get their own, the third shares (with a warning).
+        assert seen == {"4", "6"}
+        assert "shares devices with other replicas" in op.log("a")
+    finally:
+        op.stop()

@@ -11,7 +11,7 @@ import Synchronization
 import Workers
 
 /// What every deployment of one operator shares.
-struct OperatorContext: Sendable {
+final class OperatorContext: Sendable {
     let home: OperatorHome
     let store: DeploymentStore
     let registry: APIRegistry
@@ -22,10 +22,16 @@ struct OperatorContext: Sendable {
     let grace: Double
     let noWorkerTimeout: Double
     let logger: Logger
-    private let sockets = SocketCounter()
+    private let sockets = Atomic<Int>(0)
+    /// The GPUs replicas take (`compute.gpu`) and give back.
+    let gpus: Mutex<GPULedger>
 
-    private final class SocketCounter: Sendable {
-        let value = Atomic<Int>(0)
+    /// Devices for a new replica of `api` (none unless it asks for GPUs); a warning is logged when they
+    /// cannot be its own.
+    func takeGPUs(for api: APISpec) -> [String] {
+        let (devices, warning) = gpus.withLock { $0.take(api.compute.gpu, for: api.name) }
+        if let warning { logger.warning("\(warning)", metadata: ["api": .string(api.name)]) }
+        return devices
     }
 
     init(
@@ -42,11 +48,16 @@ struct OperatorContext: Sendable {
         self.grace = grace
         self.noWorkerTimeout = noWorkerTimeout
         self.logger = logger
+        self.gpus = Mutex(
+            GPULedger(
+                devices: GPUAssignment.visibleDevices(
+                    cudaVisibleDevices: ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"],
+                    driverCount: ServeRunner.nvidiaDriverDeviceCount())))
     }
 
     /// A fresh, short worker socket path (Unix socket paths are limited to 107 bytes).
     func nextSocketPath() -> String {
-        "\(home.run)/\(getpid())-\(sockets.value.add(1, ordering: .relaxed).newValue).sock"
+        "\(home.run)/\(getpid())-\(sockets.add(1, ordering: .relaxed).newValue).sock"
     }
 }
 
@@ -375,12 +386,13 @@ final class APIDeployment: Sendable {
         let api = version.api
         var started: [Replica] = []
         for _ in 0..<count {
+            let devices = context.takeGPUs(for: api)
             let pool = WorkerPool(
                 configuration: WorkerPoolConfiguration(
                     api: api, project: version.project, stagedRoot: version.root, python: python,
                     frontHost: context.host, frontPort: context.port, grace: context.grace,
                     noWorkerTimeout: context.noWorkerTimeout, cacheDirectory: context.environments.cacheRoot,
-                    gpuDevices: nil),
+                    gpuDevices: devices.isEmpty ? nil : devices),
                 socketPath: context.nextSocketPath(), logger: context.logger)
             if let catalog = try await modelCatalog(for: version, python: python) {
                 pool.updateModels(catalog.frameJSON)
