@@ -126,13 +126,15 @@ public enum ClusterBuild {
     }
 
     /// What the image's environment installs: the runtime's own needs for every distinct predictor type
-    /// of the project (each line once), then the project's `requirements.txt`, as one environment serves
-    /// every API of the image.
+    /// of the project (each line once; an API with `compute.gpu` takes the type's CUDA wheels, e.g.
+    /// `onnxruntime-gpu`), then the project's `requirements.txt`, as one environment serves every API of
+    /// the image.
     static func requirements(_ project: PreparedProject) -> String {
         var seen = Set<String>()
         var lines = ["# The worker runtime's needs for this project's predictor types (cortex cluster build)."]
         for api in project.apis {
-            let text = WorkerRuntime.requirements(for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api))
+            let text = WorkerRuntime.requirements(
+                for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api), gpu: api.compute.gpu > 0)
             for line in text.split(separator: "\n").map(String.init) {
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), seen.insert(trimmed).inserted else { continue }

@@ -88,8 +88,12 @@ public enum WorkerRuntime {
     /// The runtime's own pinned requirements for a predictor type: `requirements.txt` beside the
     /// package, plus `requirements-<type>.txt` when that type needs more (onnxruntime, tensorflow).
     /// `requirements-s3.txt` is added when `s3` (models on S3, synced with boto3).
-    public static func requirements(for predictorType: String, s3: Bool = false) -> String {
+    public static func requirements(for predictorType: String, s3: Bool = false, gpu: Bool = false) -> String {
         var names = ["requirements.txt", "requirements-\(predictorType).txt"]
+        // The CUDA variant of a type's wheels, where the type has one (ONNX, TensorFlow).
+        if gpu, FileManager.default.fileExists(atPath: pythonPath + "/requirements-\(predictorType)-gpu.txt") {
+            names[1] = "requirements-\(predictorType)-gpu.txt"
+        }
         if s3 { names.append("requirements-s3.txt") }
         return names.map { (try? String(contentsOfFile: pythonPath + "/" + $0, encoding: .utf8)) ?? "" }
             .joined(separator: "\n")

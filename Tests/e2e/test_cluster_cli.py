@@ -298,3 +298,27 @@ def test_the_images_environment_serves_without_the_requirements_warning(tmp_path
         logs[marked] = server.logs()
     assert warning in logs[False]
     assert warning not in logs[True]
+
+
+def test_an_api_with_gpus_gets_the_cuda_wheels_in_its_image(tmp_path):
+    project = write_project(tmp_path / "gpu", {
+        "cortex.yaml": """
+            - name: onnx-gpu
+              kind: RealtimeAPI
+              predictor:
+                type: onnx
+                path: predictor.py
+                model_path: model
+              compute:
+                gpu: 1
+        """,
+        "predictor.py": "class ONNXPredictor:\n    def __init__(self, onnx_client, config):\n        self.client = onnx_client\n"
+                        "    def predict(self, payload):\n        return self.client.predict(payload)\n",
+        "model/1/model.onnx": b"not a real model: the build context does not load it",
+    })
+    context = tmp_path / "ctx"
+    result = run("cluster", "build", str(project), "-o", str(context), "--binary", str(lone_binary(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    requirements = (context / "build" / "requirements.txt").read_text().splitlines()
+    assert "onnxruntime-gpu[cuda,cudnn]==1.31.1" in requirements
+    assert not any(line.startswith("onnxruntime==") for line in requirements)
