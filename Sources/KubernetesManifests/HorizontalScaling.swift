@@ -234,9 +234,9 @@ public enum HorizontalScaling {
 }
 
 extension Autoscaler.Configuration {
-    /// The autoscaler's settings from an API's validated `autoscaling` section (the same conversion the
-    /// local operator uses, kept internal here so the two modules' initialisers never clash).
-    init(cluster spec: AutoscalingSpec) {
+    /// The autoscaler's settings from an API's validated `autoscaling` section: the one conversion, used
+    /// for the cluster's HPA and the local operator alike.
+    public init(_ spec: AutoscalingSpec) {
         self.init(
             minReplicas: spec.minReplicas, maxReplicas: spec.maxReplicas, initReplicas: spec.initReplicas,
             targetReplicaConcurrency: spec.targetReplicaConcurrency, window: spec.window,

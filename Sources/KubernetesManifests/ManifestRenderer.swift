@@ -127,7 +127,7 @@ public enum ManifestRenderer {
     /// The cluster scaling of `api`, from the same ``Autoscaler/Configuration`` the local autoscaler runs on.
     public static func scalingPlan(_ api: APISpec, _ options: ClusterRenderOptions) -> HorizontalScaling.Plan {
         HorizontalScaling.plan(
-            Autoscaler.Configuration(cluster: api.autoscaling), apiName: api.name, autoscaler: options.autoscaler)
+            Autoscaler.Configuration(api.autoscaling), apiName: api.name, autoscaler: options.autoscaler)
     }
 
     /// The `kustomization.yaml` listing every file, so `kubectl apply -k DIR` applies them.

@@ -47,7 +47,7 @@ struct Cluster: ParsableCommand {
             guard let scaling = ClusterAutoscaler(rawValue: autoscaler) else {
                 throw ValidationError("--autoscaler must be hpa or keda, got \(autoscaler)")
             }
-            do {
+            try CommandFailure.reporting {
                 let files = try ClusterRender.run(
                     path: path, directory: output,
                     options: ClusterRenderOptions(
@@ -55,9 +55,6 @@ struct Cluster: ParsableCommand {
                         prometheus: prometheus),
                     warn: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
                 for file in files { print("\(output)/\(file)") }
-            } catch let problems as PreparedProject.Problems {
-                FileHandle.standardError.write(Data((problems.description + "\n").utf8))
-                throw ExitCode.failure
             }
         }
     }
@@ -86,16 +83,8 @@ extension Cluster {
         var binary: String?
 
         func run() throws {
-            do {
+            try CommandFailure.reporting {
                 _ = try ClusterBuild.run(path: path, tag: tag, directory: output, binary: binary) { print($0) }
-            } catch let problems as PreparedProject.Problems {
-                FileHandle.standardError.write(Data((problems.description + "\n").utf8))
-                throw ExitCode.failure
-            } catch let error as ExitCode {
-                throw error
-            } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode.failure
             }
         }
     }

@@ -105,13 +105,10 @@ struct Validate: ParsableCommand {
     var path: String?
 
     func run() throws {
-        do {
+        try CommandFailure.reporting {
             let project = try PreparedProject.load(path: path)
             for warning in project.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             print(try project.resolvedSpecsJSON())
-        } catch let problems as PreparedProject.Problems {
-            FileHandle.standardError.write(Data((problems.description + "\n").utf8))
-            throw ExitCode.failure
         }
     }
 }

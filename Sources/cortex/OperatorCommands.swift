@@ -148,14 +148,23 @@ enum CommandFailure {
     static func reporting(_ body: () async throws -> Void) async throws {
         do {
             try await body()
-        } catch let problems as PreparedProject.Problems {
-            FileHandle.standardError.write(Data((problems.description + "\n").utf8))
-            throw ExitCode.failure
-        } catch let exit as ExitCode {
-            throw exit
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw report(error)
         }
+    }
+
+    static func reporting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch {
+            throw report(error)
+        }
+    }
+
+    private static func report(_ error: any Error) -> ExitCode {
+        if let exit = error as? ExitCode { return exit }
+        let text = (error as? PreparedProject.Problems)?.description ?? "error: \(error)"
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        return ExitCode.failure
     }
 }

@@ -247,3 +247,15 @@ def operator_processes(home):
         if len(cmdline) >= 2 and cmdline[1] == b"operator" and f"CORTEX_HOME={home}".encode() in environ:
             found.append(int(entry))
     return found
+
+
+def assert_promtool_accepts(text):
+    """Every metric has a HELP line, and Prometheus's own linter accepts the exposition."""
+    import shutil
+    for line in text.splitlines():
+        if line.startswith("# TYPE"):
+            assert f"# HELP {line.split()[2]} " in text, line
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed (Debian's prometheus package; scripts/test.sh installs it)"
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -4,10 +4,9 @@ api=<name>, every model load is counted by outcome with its duration, names the 
 (once) and never break the worker or the front, and the exposition passes `promtool check metrics`."""
 import json
 import pathlib
-import shutil
-import subprocess
 import time
 
+from cortex_e2e import assert_promtool_accepts
 from test_metrics import samples, value
 
 YAML = """
@@ -132,13 +131,7 @@ def test_predictor_and_model_load_metrics(serve):
     assert s.stderr().count("recording it as a gauge is refused") == 1
     assert not any(name == "predictions" for name, _ in samples(text))
 
-    for line in text.splitlines():
-        if line.startswith("# TYPE"):
-            assert f"# HELP {line.split()[2]} " in text, line
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is needed (Debian's prometheus package; scripts/test.sh installs it)"
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_promtool_accepts(text)
     # the workers are still the ones that started: nothing above crashed them
     assert value(text, "cortex_worker_restarts_total", api="scores") in (None, 0)
     assert value(text, "cortex_worker_restarts_total", api="texts") in (None, 0)

@@ -1,6 +1,7 @@
 import CortexConfig
 import CortexMetrics
 import Foundation
+import KubernetesManifests
 import Logging
 import Metrics
 import ModelRepository

@@ -41,6 +41,8 @@ import threading
 import time
 from collections import deque
 
+from .metrics import _write_stderr
+
 SINGLE_MODEL_NAME = "_cortex_default"
 
 
@@ -113,14 +115,6 @@ def parse_models_frame(meta) -> dict:
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _write_stderr(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-    except Exception:
-        pass
-
 
 def dir_size(path: str) -> int:
     total = 0
