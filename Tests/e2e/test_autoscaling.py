@@ -146,3 +146,30 @@ def test_scale_to_zero_buffers_requests_until_the_first_replica(operator, tmp_pa
     else:
         pytest.fail("the idle API did not scale back to zero")
     assert requests.post(operator.url + "/echo", json={}, timeout=60).status_code == 200
+
+
+def test_requests_waiting_at_zero_are_bounded_by_max_replica_concurrency(operator, tmp_path):
+    project = write_project(tmp_path / "p", {"predictor.py": SLOW, "cortex.yaml": """
+        - name: echo
+          kind: RealtimeAPI
+          predictor:
+            type: python
+            path: predictor.py
+          autoscaling:
+            min_replicas: 0
+            max_replicas: 1
+            max_replica_concurrency: 2
+    """})
+    operator.deploy(project)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(requests.post(operator.url + "/echo", json={}, timeout=60)))
+               for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(200) >= 2 and statuses.count(503) >= 1, statuses
+    for answer in answers:
+        if answer.status_code == 503:
+            assert "limit of 2 requests" in answer.json()["error"] and answer.headers["retry-after"]

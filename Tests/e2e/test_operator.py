@@ -383,3 +383,34 @@ def test_a_failing_dependencies_script_stops_the_deploy_with_its_output(operator
     assert "dependencies.sh" in result.stderr and "libfoo: not found" in result.stderr
     [api] = operator.get_json()
     assert api["status"]["status_code"] == "status_error"
+
+
+def test_requests_go_to_the_replica_with_the_fewest_outstanding(operator, tmp_path):
+    yaml = ECHO_YAML + """
+  autoscaling:
+    min_replicas: 2
+    max_replicas: 2
+"""
+    project = write_project(tmp_path / "p", {"cortex.yaml": yaml, "predictor.py": """
+        import os
+        import time
+
+        class PythonPredictor:
+            def __init__(self, config):
+                pass
+
+            def predict(self, payload):
+                time.sleep(payload.get("sleep", 0))
+                return {"pid": os.getpid()}
+    """})
+    operator.deploy(project)
+    slow = []
+    thread = threading.Thread(target=lambda: slow.append(operator.post("/echo", json={"sleep": 3}).json()["pid"]))
+    thread.start()
+    time.sleep(0.5)
+    # One replica holds the slow request: every other request goes to the idle one.
+    fast = {operator.post("/echo", json={}).json()["pid"] for _ in range(8)}
+    thread.join()
+    assert len(fast) == 1 and slow[0] not in fast
+    # Idle again: ties rotate, so a lone client reaches both replicas.
+    assert len({operator.post("/echo", json={}).json()["pid"] for _ in range(8)}) == 2
