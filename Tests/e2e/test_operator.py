@@ -414,3 +414,29 @@ def test_requests_go_to_the_replica_with_the_fewest_outstanding(operator, tmp_pa
     assert len(fast) == 1 and slow[0] not in fast
     # Idle again: ties rotate, so a lone client reaches both replicas.
     assert len({operator.post("/echo", json={}).json()["pid"] for _ in range(8)}) == 2
+
+
+def test_models_outside_the_snapshot_are_live_reloaded_in_every_replica(operator, tmp_path):
+    from test_model_serving import TEXT_MODEL_PREDICTOR
+    models = tmp_path / "models"
+    write_project(models, {"1/model.txt": "one"})
+    yaml = f"""
+- name: texts
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+    model_path: {models}
+    model_poll_interval: 0.5s
+  autoscaling:
+    min_replicas: 2
+    max_replicas: 2
+"""
+    operator.deploy(write_project(tmp_path / "p", {"cortex.yaml": yaml, "predictor.py": TEXT_MODEL_PREDICTOR}))
+    assert {operator.post("/texts", json={}).json()["answer"] for _ in range(4)} == {"one"}
+    write_project(models, {"2/model.txt": "two"})
+    # Both replicas serve the new version (ties rotate, so 6 calls reach both).
+    wait_until(lambda: {operator.post("/texts", json={}).json()["answer"] for _ in range(6)} == {"two"}, 15,
+               message="version 2 in every replica")
+    summary = requests.get(operator.url + "/texts", timeout=10).json()
+    assert summary["model_metadata"]["_cortex_default"]["latest"] == "2"

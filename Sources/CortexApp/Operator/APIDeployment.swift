@@ -107,6 +107,7 @@ final class APIDeployment: Sendable {
     private let watchers = Mutex<[UUID: AsyncStream<String>.Continuation]>([:])
     private let loop = Mutex<Task<Void, Never>?>(nil)
     private let demandSince = Mutex<ContinuousClock.Instant?>(nil)
+    private let modelState = Mutex(ModelState())
     private let replicaGauge: Gauge
     private let coldStarts: Timer
 
@@ -288,6 +289,7 @@ final class APIDeployment: Sendable {
         }
         // Deleted, or the operator stops: drain everything (accepted requests finish).
         set.close()
+        stopWatchingModels()
         for replica in replicas {
             set.remove(replica.pool)
             replica.pool.beginDraining()
@@ -336,6 +338,7 @@ final class APIDeployment: Sendable {
             let stopping = Array(old.prefix(step.stopOld)) + Array(new.suffix(step.stopNew))
             for replica in stopping {
                 set.remove(replica.pool)
+                followModels(replica.pool, generation: replica.generation, false)
                 replica.pool.beginDraining()
                 replicas.removeAll { $0 === replica }
                 Task { _ = try? await replica.task.value }  // it exits once drained
@@ -352,6 +355,7 @@ final class APIDeployment: Sendable {
             )
             let started = try await startReplicas(step.startNew, of: version, python: python)
             for replica in started {
+                followModels(replica.pool, generation: replica.generation, true)
                 set.add(replica.pool)
                 replicas.append(replica)
             }
@@ -395,12 +399,15 @@ final class APIDeployment: Sendable {
                     noWorkerTimeout: context.noWorkerTimeout, cacheDirectory: context.environments.cacheRoot,
                     gpuDevices: devices.isEmpty ? nil : devices),
                 socketPath: context.nextSocketPath(), logger: context.logger)
-            if let catalog = try await modelCatalog(for: version, python: python) {
+            if let catalog = try await models(of: version, python: python) {
                 pool.updateModels(catalog.frameJSON)
-                context.registry.setModelMetadata(catalog.summaryJSON, for: name)
             }
-            started.append(
-                Replica(pool: pool, generation: version.record.generation, task: Task { try await pool.run() }))
+            // The replica's GPUs go back once its workers have exited, however it stops.
+            let task = Task { [context] in
+                defer { context.gpus.withLock { $0.release(devices) } }
+                try await pool.run()
+            }
+            started.append(Replica(pool: pool, generation: version.record.generation, task: task))
         }
         do {
             let starting = started
@@ -417,13 +424,61 @@ final class APIDeployment: Sendable {
         }
     }
 
-    /// The models the API serves (nil without models), scanned once per start.
-    private func modelCatalog(for version: Version, python: String) async throws -> ModelCatalog? {
+    /// What the API's model watcher knows: the version it watches for, its latest catalog, and the
+    /// replicas of that version that receive every change.
+    struct ModelState {
+        var generation = -1
+        var catalog: ModelCatalog?
+        var watcher: Task<Void, Never>?
+        var pools: [ObjectIdentifier: WorkerPool] = [:]
+    }
+
+    /// The models a new replica of `version` starts with (nil without models): scanned once per version,
+    /// which also starts watching them (new, changed and removed versions reach every replica of it, as
+    /// `cortex serve`'s live reloading does).
+    private func models(of version: Version, python: String) async throws -> ModelCatalog? {
+        let generation = version.record.generation
+        if let known = modelState.withLock({ $0.generation == generation ? $0.catalog : nil }) { return known }
         guard
             let watcher = ModelWatcher(
                 api: version.api, projectRoot: version.root, cacheRoot: context.environments.cacheRoot,
                 python: python, logger: context.logger)
         else { return nil }
-        return try await watcher.scan()
+        let catalog = try await watcher.scan()
+        context.logger.info("models: \(ModelWatcher.describe(catalog))", metadata: ["api": .string(name)])
+        context.registry.setModelMetadata(catalog.summaryJSON, for: name)
+        let task = Task { [weak self] in
+            await watcher.watch(from: catalog) { [weak self] changed in
+                self?.modelsChanged(changed, generation: generation)
+            }
+        }
+        let previous = modelState.withLock { state -> Task<Void, Never>? in
+            defer { (state.generation, state.catalog, state.watcher, state.pools) = (generation, catalog, task, [:]) }
+            return state.watcher
+        }
+        previous?.cancel()
+        return catalog
+    }
+
+    private func modelsChanged(_ catalog: ModelCatalog, generation: Int) {
+        let pools = modelState.withLock { state -> [WorkerPool] in
+            guard state.generation == generation else { return [] }
+            state.catalog = catalog
+            return Array(state.pools.values)
+        }
+        for pool in pools { pool.updateModels(catalog.frameJSON) }
+        context.registry.setModelMetadata(catalog.summaryJSON, for: name)
+    }
+
+    /// A replica of the watched version takes (or stops taking) model changes.
+    private func followModels(_ pool: WorkerPool, generation: Int, _ following: Bool) {
+        modelState.withLock { state in
+            guard state.generation == generation || !following else { return }
+            state.pools[ObjectIdentifier(pool)] = following ? pool : nil
+        }
+    }
+
+    private func stopWatchingModels() {
+        modelState.withLock { $0.watcher }?.cancel()
     }
 }
