@@ -22,6 +22,31 @@ class PythonPredictor:
 """
 
 
+def slow_api(tmp_path, autoscaling):
+    """A project whose API `echo` takes 200 ms per request, with these `autoscaling` settings."""
+    lines = "".join(f"\n    {line}" for line in autoscaling)
+    return write_project(tmp_path / "p", {"predictor.py": SLOW, "cortex.yaml": f"""
+- name: echo
+  kind: RealtimeAPI
+  predictor:
+    type: python
+    path: predictor.py
+  autoscaling:{lines}
+"""})
+
+
+def post_concurrently(url, count):
+    """`count` POSTs sent at once; their responses."""
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(requests.post(url, json={}, timeout=60)))
+               for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
 def metric(text, name, api="echo"):
     match = re.search(rf'^{name}{{api="{api}"}} ([0-9.e+-]+)$', text, re.M)
     return float(match.group(1)) if match else None
@@ -59,21 +84,9 @@ class Clients:
 
 
 def test_replicas_follow_a_load_ramp(operator, tmp_path):
-    project = write_project(tmp_path / "p", {"predictor.py": SLOW, "cortex.yaml": """
-        - name: echo
-          kind: RealtimeAPI
-          predictor:
-            type: python
-            path: predictor.py
-          autoscaling:
-            min_replicas: 1
-            max_replicas: 4
-            target_replica_concurrency: 1
-            window: 10s
-            upscale_stabilization_period: 0s
-            downscale_stabilization_period: 10s
-            max_upscale_factor: 4
-    """})
+    project = slow_api(tmp_path, [
+        "min_replicas: 1", "max_replicas: 4", "target_replica_concurrency: 1", "window: 10s",
+        "upscale_stabilization_period: 0s", "downscale_stabilization_period: 10s", "max_upscale_factor: 4"])
     operator.deploy(project)
     clients = Clients(operator.url + "/echo")
     plan = [(0, 0), (4, 6), (44, 1), (64, 0)]  # (second, clients) steps
@@ -106,19 +119,9 @@ def test_replicas_follow_a_load_ramp(operator, tmp_path):
 
 
 def test_scale_to_zero_buffers_requests_until_the_first_replica(operator, tmp_path):
-    project = write_project(tmp_path / "p", {"predictor.py": SLOW, "cortex.yaml": """
-        - name: echo
-          kind: RealtimeAPI
-          predictor:
-            type: python
-            path: predictor.py
-          autoscaling:
-            min_replicas: 0
-            max_replicas: 2
-            window: 10s
-            downscale_stabilization_period: 10s
-            max_replica_concurrency: 8
-    """})
+    project = slow_api(tmp_path, [
+        "min_replicas: 0", "max_replicas: 2", "window: 10s", "downscale_stabilization_period: 10s",
+        "max_replica_concurrency: 8"])
     operator.deploy(project)
     [api] = operator.get_json()
     assert api["status"]["status_code"] == "status_live"
@@ -126,13 +129,7 @@ def test_scale_to_zero_buffers_requests_until_the_first_replica(operator, tmp_pa
     assert requests.get(operator.url + "/readyz", timeout=10).status_code == 200
 
     # Requests at zero replicas wait for the first one, then every one is answered.
-    answers = []
-    threads = [threading.Thread(target=lambda: answers.append(requests.post(operator.url + "/echo", json={}, timeout=60)))
-               for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = post_concurrently(operator.url + "/echo", 3)
     assert [a.status_code for a in answers] == [200, 200, 200]
     text = requests.get(operator.url + "/metrics", timeout=10).text
     assert re.search(r'^cortex_cold_start_seconds_count\{api="echo"\} 1$', text, re.M), text
@@ -149,25 +146,9 @@ def test_scale_to_zero_buffers_requests_until_the_first_replica(operator, tmp_pa
 
 
 def test_requests_waiting_at_zero_are_bounded_by_max_replica_concurrency(operator, tmp_path):
-    project = write_project(tmp_path / "p", {"predictor.py": SLOW, "cortex.yaml": """
-        - name: echo
-          kind: RealtimeAPI
-          predictor:
-            type: python
-            path: predictor.py
-          autoscaling:
-            min_replicas: 0
-            max_replicas: 1
-            max_replica_concurrency: 2
-    """})
+    project = slow_api(tmp_path, ["min_replicas: 0", "max_replicas: 1", "max_replica_concurrency: 2"])
     operator.deploy(project)
-    answers = []
-    threads = [threading.Thread(target=lambda: answers.append(requests.post(operator.url + "/echo", json={}, timeout=60)))
-               for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = post_concurrently(operator.url + "/echo", 6)
     statuses = sorted(a.status_code for a in answers)
     assert statuses.count(200) >= 2 and statuses.count(503) >= 1, statuses
     for answer in answers:
