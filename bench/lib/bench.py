@@ -251,6 +251,12 @@ class Target:
         self.name, self.argv, self.path, self.body, self.env, self.cwd = name, argv, path, body, env, cwd
         self.ready_path = ready_path  # a GET that answers 200 once the server says it is ready (cortex: /readyz)
         self.after_launch = after_launch  # run once the process is started (the operator: `cortex deploy`)
+        self.scratch = None  # a folder of the run's own, removed when it stops
+
+    def stop(self, proc):
+        stop(proc)
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def make_target(name, port, workload):
@@ -277,8 +283,10 @@ def make_target(name, port, workload):
                                   capture_output=True, text=True, timeout=300)
             if done.returncode != 0:
                 raise RuntimeError(f"cortex deploy failed: {done.stderr}")
-        return Target(name, [CORTEX_BIN, "operator"], "/" + workload.api, workload.body, ready_path="/readyz",
-                      env=env, after_launch=deploy)
+        target = Target(name, [CORTEX_BIN, "operator"], "/" + workload.api, workload.body, ready_path="/readyz",
+                        env=env, after_launch=deploy)
+        target.scratch = home  # removed once the run is over
+        return target
     if name in ("baseline", "baseline-lean"):
         env = dict(os.environ, CORTEX_PREDICTOR=os.path.join(workload.project, "predictor.py"),
                    CORTEX_PREDICTOR_TYPE=workload.predictor_type, CORTEX_MODEL_PATH=os.path.join(workload.project, "model"),
@@ -357,7 +365,7 @@ def cold_start(name, workload, logfile):
         wait_first_200(port, target.path, proc, 300, body=target.body, start=t0)
         return ready, time.perf_counter() - t0
     finally:
-        stop(proc)
+        target.stop(proc)
 
 
 def parse_wrk(text):
@@ -438,7 +446,7 @@ def load_run(name, workload, logfile, rawfile):
                 f"core{SERVER_CPU} busy {run['server_core_busy']:.0%} (other {run['server_core_other']:.0%})")
         result.update(sampler.finish())
     finally:
-        stop(proc)
+        target.stop(proc)
     return result
 
 
