@@ -116,16 +116,16 @@ public final class LogWriter: Sendable {
         return LogWriter(descriptor: 2)
     }()
 
-    private let descriptor: Int32
     private let pending = Mutex<[UInt8]>([])
-    /// Held while writing, so chunks taken by concurrent flushes go out in order.
-    private let writing = Mutex<Void>(())
+    /// The file descriptor written to (-1 once retired), held while writing, so chunks taken by
+    /// concurrent flushes go out in order and a rotation or retirement never races a write.
+    private let output: Mutex<Int32>
     /// Whether a flusher runs (lines may wait for it).
     let batching = Atomic<Bool>(false)
     static let flushThreshold = 16 * 1024
 
     init(descriptor: Int32, batching: Bool = false) {
-        self.descriptor = descriptor
+        self.output = Mutex(descriptor)
         self.batching.store(batching, ordering: .relaxed)
     }
 
@@ -139,17 +139,40 @@ public final class LogWriter: Sendable {
 
     /// Writes everything pending.
     public func flush() {
-        writing.withLock { _ in
-            let bytes = pending.withLock { pending -> [UInt8] in
-                defer { pending.removeAll(keepingCapacity: true) }
-                return pending
-            }
-            guard !bytes.isEmpty else { return }
-            write(bytes)
+        output.withLock { descriptor in flushPending(to: descriptor) }
+    }
+
+    /// Flushes, then closes the file: later lines are dropped (the API they belong to is gone).
+    func retire() {
+        output.withLock { descriptor in
+            flushPending(to: descriptor)
+            if descriptor > 2 { Glibc.close(descriptor) }
+            descriptor = -1
         }
     }
 
-    private func write(_ bytes: [UInt8]) {
+    /// Flushes; then, if the file at `path` has grown past `limit` bytes, renames it to `path.1`
+    /// (replacing the previous one) and goes on in a fresh file at `path`.
+    func rotate(path: String, limit: Int) {
+        output.withLock { descriptor in
+            flushPending(to: descriptor)
+            var info = stat()
+            guard descriptor > 2, fstat(descriptor, &info) == 0, Int(info.st_size) > limit,
+                rename(path, path + ".1") == 0
+            else { return }
+            let fresh = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            guard fresh >= 0 else { return }  // keep writing to the renamed file rather than lose lines
+            Glibc.close(descriptor)
+            descriptor = fresh
+        }
+    }
+
+    private func flushPending(to descriptor: Int32) {
+        let bytes = pending.withLock { pending -> [UInt8] in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        guard !bytes.isEmpty, descriptor >= 0 else { return }
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -190,35 +213,45 @@ public struct LogFlushService: Service {
 }
 
 /// The operator's per-API logs: `logs/<api>.log` under `CORTEX_HOME` (0600, appended), each with a
-/// batching `LogWriter` that `LogFlushService` flushes. What `cortex logs NAME` follows.
+/// batching `LogWriter` that `LogFlushService` flushes. What `cortex logs NAME` follows. A log past
+/// `maximumBytes` is rotated: it becomes `<api>.log.1` (one previous file is kept).
 public final class APILogFiles: Sendable {
     let directory: String
-    private let writers = Mutex<[String: (descriptor: Int32, writer: LogWriter)]>([:])
+    let maximumBytes: Int
+    private let writers = Mutex<[String: LogWriter]>([:])
+    /// The default size at which a log is rotated.
+    public static let defaultMaximumBytes = 64 << 20
 
-    public init(directory: String) { self.directory = directory }
+    public init(directory: String, maximumBytes: Int = defaultMaximumBytes) {
+        self.directory = directory
+        self.maximumBytes = maximumBytes
+    }
+
+    func path(of api: String) -> String { "\(directory)/\(api).log" }
 
     /// The API's writer, opening its file on first use (stderr if it cannot be opened).
     func writer(for api: String) -> LogWriter {
         writers.withLock { writers in
-            if let open = writers[api] { return open.writer }
-            let descriptor = Glibc.open("\(directory)/\(api).log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            if let writer = writers[api] { return writer }
+            let descriptor = Glibc.open(path(of: api), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { return LogWriter.standardError }
             let writer = LogWriter(descriptor: descriptor, batching: true)
-            writers[api] = (descriptor, writer)
+            writers[api] = writer
             return writer
         }
     }
 
+    /// Flushes every log, rotating those grown past `maximumBytes`.
     public func flushAll() {
-        for writer in writers.withLock({ $0.values.map(\.writer) }) { writer.flush() }
+        for (api, writer) in writers.withLock({ Array($0) }) { writer.rotate(path: path(of: api), limit: maximumBytes) }
     }
 
-    /// Flushes and closes an API's log (deleted: its file is removed too).
+    /// Flushes and closes an API's log (deleted: its files are removed too).
     public func close(_ api: String, removingFile: Bool) {
-        if let open = writers.withLock({ $0.removeValue(forKey: api) }) {
-            open.writer.flush()
-            Glibc.close(open.descriptor)
+        writers.withLock { $0.removeValue(forKey: api) }?.retire()
+        if removingFile {
+            unlink(path(of: api))
+            unlink(path(of: api) + ".1")
         }
-        if removingFile { unlink("\(directory)/\(api).log") }
     }
 }

@@ -19,9 +19,11 @@ struct DeployedAPI: Codable, Sendable, Equatable {
 struct DeploymentStore: Sendable {
     let home: OperatorHome
 
-    /// Every recorded API; a record that cannot be read is reported and skipped.
+    /// Every recorded API; a record that cannot be read is reported and skipped. Temporary files of
+    /// writes a killed operator never finished are removed (the record they were to replace stands).
     func load() -> (apis: [DeployedAPI], problems: [String]) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: home.apis)) ?? []
+        for file in names where file.contains(".json.tmp-") { unlink(home.apis + "/" + file) }
         var apis: [DeployedAPI] = []
         var problems: [String] = []
         for file in names.sorted() where file.hasSuffix(".json") {

@@ -17,6 +17,8 @@ public struct OperatorOptions: Sendable {
     public var grace: Double = 30
     public var drainDelay: Double = 1
     public var noWorkerTimeout: Double = 10
+    /// `CORTEX_LOG_MAX_BYTES`: the size at which an API's log is rotated (default 64 MiB).
+    public var logMaximumBytes = APILogFiles.defaultMaximumBytes
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(OperatorError) {
         home = OperatorHome.resolve(environment: environment)
@@ -26,6 +28,12 @@ public struct OperatorOptions: Sendable {
             throw OperatorError("CORTEX_PORT must be a port number (0–65535), got \(portText)")
         }
         self.port = port
+        if let text = environment["CORTEX_LOG_MAX_BYTES"], !text.isEmpty {
+            guard let bytes = Int(text), bytes >= 4096 else {
+                throw OperatorError("CORTEX_LOG_MAX_BYTES must be a number of bytes ≥ 4096, got \(text)")
+            }
+            logMaximumBytes = bytes
+        }
     }
 }
 
@@ -58,7 +66,7 @@ public enum OperatorRunner {
             return
         }
         _ = try WorkerRuntime.directory()
-        let apiLogs = APILogFiles(directory: options.home.logs)
+        let apiLogs = APILogFiles(directory: options.home.logs, maximumBytes: options.logMaximumBytes)
         LoggingSystem.bootstrap { CortexLogHandler(label: $0, level: level, apiLogs: apiLogs) }
         let logger = Logger(label: "cortex-operator")
         let exporter = PrometheusExporter()
