@@ -30,6 +30,17 @@ public enum ProcessRunner {
     /// How long a cancelled child has between SIGTERM and SIGKILL.
     public static let terminationGrace: Duration = .seconds(2)
 
+    /// The executable `name` names: itself when it holds a `/` (and is executable), else the first one
+    /// of that name on `PATH`; nil when there is none.
+    public static func findExecutable(_ name: String, environment: [String: String]) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
     /// - Parameter onStart: called with the child's process id once it is running.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,

@@ -73,7 +73,8 @@ public struct PythonEnvironmentManager: Sendable {
         let environment = ProcessInfo.processInfo.environment
         self.cacheRoot = cacheRoot ?? Self.defaultCacheRoot(environment)
         self.basePython =
-            basePython ?? environment["CORTEX_PYTHON"] ?? Self.findOnPath("python3", environment) ?? "/usr/bin/python3"
+            basePython ?? environment["CORTEX_PYTHON"] ?? ProcessRunner.findExecutable(
+                "python3", environment: environment) ?? "/usr/bin/python3"
         self.logger = logger
     }
 
@@ -81,14 +82,6 @@ public struct PythonEnvironmentManager: Sendable {
         if let root = environment["CORTEX_CACHE_DIR"] { return root }
         let base = environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")
         return base + "/cortex-swift"
-    }
-
-    static func findOnPath(_ name: String, _ environment: [String: String]) -> String? {
-        for directory in (environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
     }
 
     /// The cache key of an environment: what is installed and which interpreter it is built on.
@@ -216,7 +209,11 @@ public struct PythonEnvironmentManager: Sendable {
         -> String
     {
         let environment = ProcessInfo.processInfo.environment
-        guard let installer = Self.condaInstallers.lazy.compactMap({ Self.findOnPath($0, environment) }).first else {
+        guard
+            let installer = Self.condaInstallers.lazy.compactMap({
+                ProcessRunner.findExecutable($0, environment: environment)
+            }).first
+        else {
             throw PythonEnvironmentError(
                 message:
                     "conda-packages.txt of \(label) lists \(ProjectSetup.entries(of: list).count) conda package(s), but no conda installer (\(Self.condaInstallers.joined(separator: ", "))) is on PATH: install one (micromamba is a single binary), or move the packages to requirements.txt if PyPI has them",

@@ -7,7 +7,7 @@ import Workers
 
 /// The front's HTTP handler for one connection, last in its pipeline: reads each request (NIO's
 /// pipelining assistance hands them over one at a time), answers routes at once, and hands a
-/// prediction to its API's worker pool with a callback — no task per request: the pool's answer, the
+/// prediction to its API's replicas with a callback — no task per request: the pool's answer, the
 /// request's deadline and the client going away all arrive on this connection's event loop, and
 /// whichever comes first answers.
 final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -70,21 +70,21 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         case .head(let head):
             requestHead(head, context: context)
         case .body(var part):
-            guard case .collecting(let prediction, let pool, var body) = phase else { return }
+            guard case .collecting(let prediction, let replicas, var body) = phase else { return }
             phase = .discarding  // lets `body` be appended to without a copy
             if body == nil { body = part } else { body!.writeBuffer(&part) }
             if body!.readableBytes > prediction.target.api.maxRequestSize {
                 finish(prediction, Front.tooLarge(prediction.target.api))
             } else {
-                phase = .collecting(prediction, pool, body: body)
+                phase = .collecting(prediction, replicas, body: body)
             }
         case .end:
             switch phase {
             case .answering(let head, let response, let prediction):
                 phase = .idle
                 if let prediction { finish(prediction, response) } else { write(response, for: head) }
-            case .collecting(let prediction, let pool, let body):
-                dispatch(prediction, to: pool, body: body ?? context.channel.allocator.buffer(capacity: 0))
+            case .collecting(let prediction, let replicas, let body):
+                dispatch(prediction, to: replicas, body: body ?? context.channel.allocator.buffer(capacity: 0))
             case .discarding:
                 phase = .idle
             case .idle, .waiting:
@@ -122,7 +122,7 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     // MARK: Dispatch
 
-    private func dispatch(_ prediction: Prediction, to pool: ReplicaSet, body: ByteBuffer) {
+    private func dispatch(_ prediction: Prediction, to replicas: ReplicaSet, body: ByteBuffer) {
         guard let context else { return }
         var prediction = prediction
         let head = prediction.head
@@ -142,11 +142,11 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 loopBound.value.deadlinePassed(id, timeout: timeout)
             }
         }
-        // Before submitting: the pool may answer at once (rejections), from inside `submit`.
+        // Before submitting: the replicas may answer at once (rejections), from inside `submit`.
         prediction.dispatched = .now()
-        phase = .waiting(prediction, pool, deadline: deadline)
+        phase = .waiting(prediction, replicas, deadline: deadline)
         let eventLoop = context.eventLoop
-        pool.submit(id: id, meta: payload.meta, body: payload.body, client: client) { result in
+        replicas.submit(id: id, meta: payload.meta, body: payload.body, client: client) { result in
             if eventLoop.inEventLoop {
                 loopBound.value.completed(id, result)
             } else {
@@ -170,11 +170,11 @@ final class FrontConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// one running keeps its worker until it finishes or the grace period after the deadline passes,
     /// when the worker is killed.
     private func deadlinePassed(_ id: UInt64, timeout: Double) {
-        guard case .waiting(let prediction, let pool, _) = phase, prediction.id == id else { return }
+        guard case .waiting(let prediction, let replicas, _) = phase, prediction.id == id else { return }
         phase = .idle
         client.unwatch()
         finish(prediction, Front.timedOut(prediction.target.api, timeout: timeout, requestID: prediction.idString))
-        pool.cancel(id, killAfter: Front.stuckWorkerGrace)
+        replicas.cancel(id, killAfter: Front.stuckWorkerGrace)
     }
 
     // MARK: Writing

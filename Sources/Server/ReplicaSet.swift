@@ -42,16 +42,29 @@ public final class ReplicaSet: Sendable {
     }
 
     private let state = Mutex(State())
+    /// `acceptsRequests`, kept beside the state so the request path reads it without the lock.
+    private let accepting = Atomic<Bool>(false)
     /// Called (outside the lock) when a request parks at zero replicas: start one.
     private let demand = Mutex<(@Sendable () -> Void)?>(nil)
 
     public init() {}
 
+    /// Changes the membership or the parking rules, keeping `accepting` in step.
+    private func changeMembership<Result>(_ body: (inout State) -> Result) -> Result {
+        state.withLock { state in
+            defer {
+                accepting.store(
+                    !state.replicas.isEmpty || (state.parksWhenEmpty && !state.closed), ordering: .releasing)
+            }
+            return body(&state)
+        }
+    }
+
     // MARK: Membership
 
     /// Adds a ready replica: it takes new requests at once, and every parked request goes to it.
     public func add(_ pool: WorkerPool) {
-        let parked = state.withLock { state -> [Parked] in
+        let parked = changeMembership { state -> [Parked] in
             state.replicas.append(Replica(pool))
             defer { state.parked.removeAll() }
             return state.parked
@@ -66,7 +79,7 @@ public final class ReplicaSet: Sendable {
 
     /// Takes a replica out of rotation: no new request goes to it (the caller then drains it).
     public func remove(_ pool: WorkerPool) {
-        state.withLock { state in state.replicas.removeAll { $0.pool === pool } }
+        changeMembership { state in state.replicas.removeAll { $0.pool === pool } }
     }
 
     /// The pools taking requests now, in the order they were added.
@@ -80,7 +93,7 @@ public final class ReplicaSet: Sendable {
     /// waiting keep waiting for the replica that config starts.
     public func parkWhenEmpty(_ enabled: Bool, limit: Int, onDemand: (@Sendable () -> Void)? = nil) {
         demand.withLock { $0 = onDemand }
-        state.withLock { state in
+        changeMembership { state in
             state.parksWhenEmpty = enabled
             state.parkingLimit = limit
         }
@@ -88,7 +101,7 @@ public final class ReplicaSet: Sendable {
 
     /// The API is gone: parked requests get 503, nothing parks any more.
     public func close() {
-        let refused = state.withLock { state -> [Parked] in
+        let refused = changeMembership { state -> [Parked] in
             state.closed = true
             defer { state.parked.removeAll() }
             return state.parked
@@ -99,9 +112,7 @@ public final class ReplicaSet: Sendable {
     // MARK: Requests
 
     /// Whether a request arriving now has somewhere to go (a replica, or a parking place).
-    public var acceptsRequests: Bool {
-        state.withLock { !$0.replicas.isEmpty || ($0.parksWhenEmpty && !$0.closed) }
-    }
+    public var acceptsRequests: Bool { accepting.load(ordering: .acquiring) }
 
     /// Sends a request to the replica with the fewest outstanding requests (see
     /// `WorkerPool.submit(id:meta:body:client:completion:)` for the contract).

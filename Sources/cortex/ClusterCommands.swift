@@ -47,7 +47,7 @@ struct Cluster: ParsableCommand {
             guard let scaling = ClusterAutoscaler(rawValue: autoscaler) else {
                 throw ValidationError("--autoscaler must be hpa or keda, got \(autoscaler)")
             }
-            try CommandFailure.reporting {
+            try CommandFailure.reportingSynchronously {
                 let files = try ClusterRender.run(
                     path: path, directory: output,
                     options: ClusterRenderOptions(
@@ -83,7 +83,7 @@ extension Cluster {
         var binary: String?
 
         func run() throws {
-            try CommandFailure.reporting {
+            try CommandFailure.reportingSynchronously {
                 _ = try ClusterBuild.run(path: path, tag: tag, directory: output, binary: binary) { print($0) }
             }
         }

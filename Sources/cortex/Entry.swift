@@ -105,7 +105,7 @@ struct Validate: ParsableCommand {
     var path: String?
 
     func run() throws {
-        try CommandFailure.reporting {
+        try CommandFailure.reportingSynchronously {
             let project = try PreparedProject.load(path: path)
             for warning in project.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             print(try project.resolvedSpecsJSON())

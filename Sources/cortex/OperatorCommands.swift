@@ -153,7 +153,7 @@ enum CommandFailure {
         }
     }
 
-    static func reporting(_ body: () throws -> Void) throws {
+    static func reportingSynchronously(_ body: () throws -> Void) throws {
         do {
             try body()
         } catch {

@@ -230,12 +230,7 @@ public struct ClusterAPIStatus: Sendable, Equatable {
                 api.lastUpdate.map { since($0, now: now) } ?? "-",
             ]
         }
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-        let lines = ([header] + rows).map { row in
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "   ").trimmingCharacters(in: .whitespaces)
-        }
-        var text = lines.joined(separator: "\n")
+        var text = StatusFormat.align([header] + rows)
         if apis.count == 1, let api = apis.first {
             if let endpoint = api.endpoint { text += "\n\nendpoint: \(endpoint)" }
             if let detail = api.detail { text += "\n\(api.code.message): \(detail)" }
@@ -245,12 +240,8 @@ public struct ClusterAPIStatus: Sendable, Equatable {
         return text
     }
 
-    /// Cortex's short age: `45s`, `12m`, `3h`, `2d`.
+    /// Cortex's short age of `date`: `45s`, `12m`, `3h`, `2d`.
     static func since(_ date: Date, now: Date) -> String {
-        let seconds = max(0, Int(now.timeIntervalSince(date)))
-        if seconds < 60 { return "\(seconds)s" }
-        if seconds < 3600 { return "\(seconds / 60)m" }
-        if seconds < 86400 { return "\(seconds / 3600)h" }
-        return "\(seconds / 86400)d"
+        StatusFormat.age(now.timeIntervalSince(date))
     }
 }

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// Runs the external tools the cluster commands drive (`kubectl`, `docker`/`podman`) to completion,
@@ -17,16 +18,11 @@ enum ExternalCommand {
         var description: String { "cannot run \(executable): \(reason)" }
     }
 
-    /// The first executable called `name` on `PATH`, or nil.
+    /// The executable `name` names (a path, or the first of that name on `PATH`), or nil.
     static func find(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         -> String?
     {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        ProcessRunner.findExecutable(name, environment: environment)
     }
 
     /// Runs `executable` with `arguments`, `input` on its standard input, and captures its output.

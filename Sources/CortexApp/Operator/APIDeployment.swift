@@ -77,7 +77,7 @@ final class APIDeployment: Sendable {
 
     /// What `get` and `deploy --wait` read.
     struct Observed: Sendable {
-        var code: APIStatus.Code = .updating
+        var code: CortexStatusCode = .updating
         var message: String?
         var upToDate = 0
         var stale = 0
@@ -149,9 +149,7 @@ final class APIDeployment: Sendable {
     /// hold, and returns once every worker has exited.
     func delete() async {
         context.registry.remove(name)
-        let task = loop.withLock { $0 }
-        task?.cancel()
-        await task?.value
+        await stop()
         replicaGauge.record(0)
     }
 
@@ -220,7 +218,7 @@ final class APIDeployment: Sendable {
     /// Runs until the API is deleted (cancelled) or the operator stops: then drains every replica.
     private func control() async {
         var replicas: [Replica] = []
-        var pythons: [Int: String] = [:]
+        var python: (generation: Int, path: String)?
         let clockStart = ContinuousClock.now
         func now() -> Double { (ContinuousClock.now - clockStart).seconds }
         var autoscaler: Autoscaler?
@@ -254,8 +252,7 @@ final class APIDeployment: Sendable {
             // The signal: requests held by the replicas and parked at zero.
             let inFlight = set.inFlight
             autoscaler?.record(inFlight: Double(inFlight), at: now())
-            let ready = replicas.count
-            if ready == 0 && inFlight > 0 && desired == 0 || now() - lastDecision >= Autoscaler.bucketSeconds {
+            if replicas.isEmpty && inFlight > 0 && desired == 0 || now() - lastDecision >= Autoscaler.bucketSeconds {
                 if let decision = autoscaler?.decide(current: desired, now: now()) {
                     if let event = decision.event { context.logger.info("\(event)", metadata: ["api": .string(name)]) }
                     desired = decision.replicas
@@ -268,7 +265,7 @@ final class APIDeployment: Sendable {
             if !failed {
                 do {
                     try await reconcile(
-                        version: version, desired: desired, replicas: &replicas, pythons: &pythons, set: set)
+                        version: version, desired: desired, replicas: &replicas, python: &python, set: set)
                 } catch is CancellationError {
                     break
                 } catch {
@@ -321,7 +318,8 @@ final class APIDeployment: Sendable {
     /// follows `RollingUpdate`'s next step (start new replicas and wait for them to be ready, stop old
     /// ones), repeating until nothing is left to do.
     private func reconcile(
-        version: Version, desired: Int, replicas: inout [Replica], pythons: inout [Int: String], set: ReplicaSet
+        version: Version, desired: Int, replicas: inout [Replica], python: inout (generation: Int, path: String)?,
+        set: ReplicaSet
     ) async throws {
         let generation = version.record.generation
         let api = version.api
@@ -340,8 +338,7 @@ final class APIDeployment: Sendable {
                 set.remove(replica.pool)
                 followModels(replica.pool, generation: replica.generation, false)
                 replica.pool.beginDraining()
-                replicas.removeAll { $0 === replica }
-                Task { _ = try? await replica.task.value }  // it exits once drained
+                replicas.removeAll { $0 === replica }  // its task ends once it has drained
             }
             if !stopping.isEmpty {
                 context.logger.info(
@@ -349,11 +346,11 @@ final class APIDeployment: Sendable {
                     metadata: ["api": .string(name)])
             }
             guard step.startNew > 0 else { continue }
-            let python = try await environment(for: version, pythons: &pythons)
+            let executable = try await environment(for: version, known: &python)
             progress(
                 "starting \(step.startNew) replica\(step.startNew == 1 ? "" : "s") of api \(name) (generation \(generation))"
             )
-            let started = try await startReplicas(step.startNew, of: version, python: python)
+            let started = try await startReplicas(step.startNew, of: version, python: executable)
             for replica in started {
                 followModels(replica.pool, generation: replica.generation, true)
                 set.add(replica.pool)
@@ -372,8 +369,10 @@ final class APIDeployment: Sendable {
     }
 
     /// The API's Python environment for this version (built once per distinct requirements).
-    private func environment(for version: Version, pythons: inout [Int: String]) async throws -> String {
-        if let python = pythons[version.record.generation] { return python }
+    private func environment(for version: Version, known: inout (generation: Int, path: String)?) async throws
+        -> String
+    {
+        if let known, known.generation == version.record.generation { return known.path }
         let api = version.api
         progress("preparing the Python environment of api \(name)")
         let environment = try await context.environments.environment(
@@ -381,7 +380,7 @@ final class APIDeployment: Sendable {
                 for: api.predictor.type.rawValue, s3: ModelWatcher.usesS3(api)),
             projectRequirements: version.project.requirements, setup: version.project.setup,
             workingDirectory: version.root, label: "api \(name)")
-        pythons = [version.record.generation: environment.python]
+        known = (version.record.generation, environment.python)
         return environment.python
     }
 
@@ -389,6 +388,7 @@ final class APIDeployment: Sendable {
     /// are stopped and its error (the predictor's traceback) is thrown.
     private func startReplicas(_ count: Int, of version: Version, python: String) async throws -> [Replica] {
         let api = version.api
+        let catalog = try await models(of: version, python: python)
         var started: [Replica] = []
         for _ in 0..<count {
             let devices = context.takeGPUs(for: api)
@@ -399,9 +399,7 @@ final class APIDeployment: Sendable {
                     noWorkerTimeout: context.noWorkerTimeout, cacheDirectory: context.environments.cacheRoot,
                     gpuDevices: devices.isEmpty ? nil : devices),
                 socketPath: context.nextSocketPath(), logger: context.logger)
-            if let catalog = try await models(of: version, python: python) {
-                pool.updateModels(catalog.frameJSON)
-            }
+            if let catalog { pool.updateModels(catalog.frameJSON) }
             // The replica's GPUs go back once its workers have exited, however it stops.
             let task = Task { [context] in
                 defer { context.gpus.withLock { $0.release(devices) } }

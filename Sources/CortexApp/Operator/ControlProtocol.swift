@@ -48,26 +48,8 @@ enum ControlProtocol {
 
 /// One API's state as `cortex get` shows it.
 struct APIStatus: Codable, Sendable, Equatable {
-    /// Cortex's status names.
-    enum Code: String, Codable, Sendable {
-        case live = "status_live"
-        case updating = "status_updating"
-        case error = "status_error"
-        case stalled = "status_stalled"
-
-        /// How `cortex get`'s table shows it.
-        var display: String {
-            switch self {
-            case .live: "live"
-            case .updating: "updating"
-            case .error: "error"
-            case .stalled: "stalled"
-            }
-        }
-    }
-
     var name: String
-    var code: Code
+    var code: CortexStatusCode
     /// Why it is in error, when it is.
     var message: String?
     var upToDateReplicas: Int

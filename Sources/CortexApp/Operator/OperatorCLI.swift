@@ -191,10 +191,10 @@ enum OperatorClient {
         posix_spawnattr_setflags(&attributes, Int16(0x80))
         let arguments = [executable, "operator"]
         let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
         let envp = environment.map { strdup($0) } + [nil]
-        defer { envp.forEach { free($0) } }
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard status == 0 else {

@@ -29,13 +29,14 @@ enum StatusFormat {
     }
 
     static func statusText(_ api: APIStatus) -> String {
-        api.code.display
+        api.code.message
     }
 
     /// Cortex's `{"realtime_apis": [...]}`.
     static func json(_ apis: [APIStatus], port: Int) -> String {
         struct Document: Encodable {
-            var realtime_apis: [Entry]
+            var realtimeAPIs: [Entry]
+            enum CodingKeys: String, CodingKey { case realtimeAPIs = "realtime_apis" }
         }
         struct Entry: Encodable {
             var spec: APISpec
@@ -44,11 +45,18 @@ enum StatusFormat {
             var metrics: Metrics
         }
         struct Status: Encodable {
-            var api_name: String
-            var status_code: String
+            var apiName: String
+            var statusCode: String
             var message: String?
-            var replica_counts: Counts
-            var updated_at: Double
+            var replicaCounts: Counts
+            var updatedAt: Double
+            enum CodingKeys: String, CodingKey {
+                case apiName = "api_name"
+                case statusCode = "status_code"
+                case message
+                case replicaCounts = "replica_counts"
+                case updatedAt = "updated_at"
+            }
         }
         struct Counts: Encodable {
             var updated: Int
@@ -56,35 +64,42 @@ enum StatusFormat {
             var requested: Int
         }
         struct Metrics: Encodable {
-            var network_stats: NetworkStats
+            var networkStats: NetworkStats
+            enum CodingKeys: String, CodingKey { case networkStats = "network_stats" }
         }
         struct NetworkStats: Encodable {
             var latency: Double?
-            var code_2xx: Int
-            var code_4xx: Int
-            var code_5xx: Int
+            var code2XX: Int
+            var code4XX: Int
+            var code5XX: Int
+            enum CodingKeys: String, CodingKey {
+                case latency
+                case code2XX = "code_2xx"
+                case code4XX = "code_4xx"
+                case code5XX = "code_5xx"
+            }
         }
         let document = Document(
-            realtime_apis: apis.map { api in
+            realtimeAPIs: apis.map { api in
                 Entry(
                     spec: api.spec,
                     status: Status(
-                        api_name: api.name, status_code: api.code.rawValue, message: api.message,
-                        replica_counts: Counts(
+                        apiName: api.name, statusCode: api.code.rawValue, message: api.message,
+                        replicaCounts: Counts(
                             updated: api.upToDateReplicas, stale: api.staleReplicas, requested: api.requestedReplicas),
-                        updated_at: api.updatedAt),
+                        updatedAt: api.updatedAt),
                     endpoint: "http://127.0.0.1:\(port)\(api.endpoint)",
                     metrics: Metrics(
-                        network_stats: NetworkStats(
-                            latency: api.meanLatency.map { $0 * 1000 }, code_2xx: api.answers["2XX"] ?? 0,
-                            code_4xx: api.answers["4XX"] ?? 0, code_5xx: api.answers["5XX"] ?? 0)))
+                        networkStats: NetworkStats(
+                            latency: api.meanLatency.map { $0 * 1000 }, code2XX: api.answers["2XX"] ?? 0,
+                            code4XX: api.answers["4XX"] ?? 0, code5XX: api.answers["5XX"] ?? 0)))
             })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(document)) ?? Data(), as: UTF8.self)
     }
 
-    /// `8s`, `3m`, `2h`, `4d`.
+    /// Cortex's short age: `8s`, `3m`, `2h`, `4d` (the local and the cluster `get`).
     static func age(_ seconds: Double) -> String {
         let seconds = max(0, Int(seconds))
         if seconds < 60 { return "\(seconds)s" }
@@ -101,6 +116,7 @@ enum StatusFormat {
             ? String(format: "%.6g s", seconds) : String(format: "%.6g ms", milliseconds)
     }
 
+    /// Rows as columns three spaces apart (the first row is the header); no trailing spaces.
     static func align(_ rows: [[String]]) -> String {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
